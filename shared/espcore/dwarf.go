@@ -1,0 +1,299 @@
+package espcore
+
+import (
+	"debug/dwarf"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// dwarfIndex finds the compilation unit of an address through
+// .debug_aranges and parses that unit's line table and scopes on first
+// use, so decoding a dump touches only the units its addresses fall in.
+type dwarfIndex struct {
+	d      *dwarf.Data
+	info   []byte
+	ranges []cuRange // sorted by Lo
+
+	mu  sync.Mutex
+	cus map[dwarf.Offset]*cuInfo
+}
+
+type cuRange struct {
+	Lo, Hi uint64
+	CU     dwarf.Offset
+}
+
+// cuInfo is what one compilation unit knows about its addresses.
+type cuInfo struct {
+	rows   []lineRow // sorted by address
+	files  []*dwarf.LineFile
+	scopes []scope // subprograms and inlined subroutines
+	err    error
+}
+
+type lineRow struct {
+	Addr   uint64
+	File   string
+	Line   int
+	IsStmt bool
+	End    bool
+}
+
+// scope is a subprogram or an inlined subroutine with its address ranges.
+type scope struct {
+	Ranges   [][2]uint64
+	Name     string
+	Depth    int
+	Inline   bool
+	CallFile string
+	CallLine int
+}
+
+func (f *Firmware) dwarfData() (*dwarfIndex, error) {
+	f.dwarfOnce.Do(func() {
+		defer func() {
+			if p := recover(); p != nil {
+				f.dwarfErr = fmt.Errorf("reading firmware DWARF: malformed: %v", p)
+			}
+		}()
+		d, err := f.ef.DWARF()
+		if err != nil {
+			f.dwarfErr = fmt.Errorf("reading firmware DWARF: %w", err)
+			return
+		}
+		idx := &dwarfIndex{d: d, cus: map[dwarf.Offset]*cuInfo{}}
+		_, idx.info = f.section(".debug_info")
+		if _, ar := f.section(".debug_aranges"); ar != nil {
+			idx.ranges = parseAranges(ar)
+		}
+		if len(idx.ranges) == 0 {
+			idx.ranges = rangesFromUnits(d)
+		}
+		sort.Slice(idx.ranges, func(i, j int) bool { return idx.ranges[i].Lo < idx.ranges[j].Lo })
+		f.dwarf = idx
+	})
+	return f.dwarf, f.dwarfErr
+}
+
+// parseAranges reads .debug_aranges (DWARF 2-5, 32-bit format, 4-byte
+// addresses). Malformed sets end the parse; what was read is kept.
+func parseAranges(b []byte) []cuRange {
+	le := binary.LittleEndian
+	var out []cuRange
+	for p := 0; p+16 <= len(b); {
+		unitLen := int(le.Uint32(b[p:]))
+		if unitLen == 0xffffffff || unitLen < 12 || p+4+unitLen > len(b) {
+			break
+		}
+		end := p + 4 + unitLen
+		cu := dwarf.Offset(le.Uint32(b[p+6:]))
+		addrSize, segSize := b[p+10], b[p+11]
+		if addrSize != 4 || segSize != 0 {
+			p = end
+			continue
+		}
+		q := p + 16 // tuples are aligned to twice the address size from the unit start
+		for ; q+8 <= end; q += 8 {
+			// Zero pairs end a set but also stand for discarded code
+			// inside it, so read to the unit's end and skip them.
+			lo, n := le.Uint32(b[q:]), le.Uint32(b[q+4:])
+			if lo != 0 && n != 0 {
+				out = append(out, cuRange{Lo: uint64(lo), Hi: uint64(lo) + uint64(n), CU: cu})
+			}
+		}
+		p = end
+	}
+	return out
+}
+
+func rangesFromUnits(d *dwarf.Data) []cuRange {
+	var out []cuRange
+	r := d.Reader()
+	for {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == dwarf.TagCompileUnit {
+			if rs, err := d.Ranges(e); err == nil {
+				for _, rg := range rs {
+					if rg[0] != 0 && rg[1] > rg[0] {
+						out = append(out, cuRange{Lo: rg[0], Hi: rg[1], CU: e.Offset})
+					}
+				}
+			}
+		}
+		r.SkipChildren()
+	}
+	return out
+}
+
+// cuFor returns the parsed compilation unit covering pc, or nil.
+func (x *dwarfIndex) cuFor(pc uint64) *cuInfo {
+	i := sort.Search(len(x.ranges), func(i int) bool { return x.ranges[i].Lo > pc }) - 1
+	var off dwarf.Offset
+	found := false
+	for n := 0; i >= 0 && n < 64; i, n = i-1, n+1 {
+		if pc >= x.ranges[i].Lo && pc < x.ranges[i].Hi {
+			off, found = x.ranges[i].CU, true
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if cu, ok := x.cus[off]; ok {
+		return cu
+	}
+	cu := x.loadCU(off)
+	x.cus[off] = cu
+	return cu
+}
+
+func (x *dwarfIndex) loadCU(off dwarf.Offset) (cu *cuInfo) {
+	cu = &cuInfo{}
+	defer func() {
+		if p := recover(); p != nil {
+			cu = &cuInfo{err: fmt.Errorf("reading DWARF unit at %#x: malformed: %v", off, p)}
+		}
+	}()
+	r := x.d.Reader()
+	r.Seek(off + x.unitHeaderLen(off))
+	e, err := r.Next()
+	if err != nil || e == nil || e.Tag != dwarf.TagCompileUnit {
+		cu.err = fmt.Errorf("reading DWARF unit at %#x: %v", off, err)
+		return cu
+	}
+	if lr, err := x.d.LineReader(e); err == nil && lr != nil {
+		cu.files = lr.Files()
+		var le dwarf.LineEntry
+		for lr.Next(&le) == nil {
+			name := ""
+			if le.File != nil {
+				name = le.File.Name
+			}
+			cu.rows = append(cu.rows, lineRow{Addr: le.Address, File: name, Line: le.Line, IsStmt: le.IsStmt, End: le.EndSequence})
+		}
+		sort.SliceStable(cu.rows, func(i, j int) bool { return cu.rows[i].Addr < cu.rows[j].Addr })
+	}
+	if !e.Children {
+		return cu
+	}
+	depth := 1
+	names := map[dwarf.Offset]string{}
+	for depth > 0 {
+		e, err := r.Next()
+		if err != nil || e == nil {
+			break
+		}
+		if e.Tag == 0 {
+			depth--
+			continue
+		}
+		if e.Tag == dwarf.TagSubprogram || e.Tag == dwarf.TagInlinedSubroutine {
+			rs, _ := x.d.Ranges(e)
+			if len(rs) > 0 {
+				s := scope{Ranges: rs, Depth: depth, Inline: e.Tag == dwarf.TagInlinedSubroutine}
+				s.Name = x.entryName(e, names, 0)
+				if s.Inline {
+					if fi, ok := e.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(cu.files) && cu.files[fi] != nil {
+						s.CallFile = cu.files[fi].Name
+					}
+					if ln, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
+						s.CallLine = int(ln)
+					}
+				}
+				cu.scopes = append(cu.scopes, s)
+			}
+		}
+		if e.Children {
+			depth++
+		}
+	}
+	return cu
+}
+
+// unitHeaderLen returns the size of the unit header at off in
+// .debug_info, so the unit's first entry can be found from the offset
+// .debug_aranges gives.
+func (x *dwarfIndex) unitHeaderLen(off dwarf.Offset) dwarf.Offset {
+	if int(off)+6 > len(x.info) {
+		return 11
+	}
+	if binary.LittleEndian.Uint16(x.info[off+4:]) >= 5 {
+		return 12
+	}
+	return 11
+}
+
+// entryName resolves the name of a subprogram through
+// DW_AT_abstract_origin and DW_AT_specification.
+func (x *dwarfIndex) entryName(e *dwarf.Entry, cache map[dwarf.Offset]string, hops int) string {
+	if n, ok := e.Val(dwarf.AttrName).(string); ok {
+		return n
+	}
+	if hops > 4 {
+		return ""
+	}
+	for _, a := range []dwarf.Attr{dwarf.AttrAbstractOrigin, dwarf.AttrSpecification} {
+		ref, ok := e.Val(a).(dwarf.Offset)
+		if !ok {
+			continue
+		}
+		if n, ok := cache[ref]; ok {
+			return n
+		}
+		r := x.d.Reader()
+		r.Seek(ref)
+		o, err := r.Next()
+		if err != nil || o == nil {
+			continue
+		}
+		n := x.entryName(o, cache, hops+1)
+		cache[ref] = n
+		return n
+	}
+	return ""
+}
+
+// lineAt returns the line table row covering pc and whether pc is the
+// first address of that row.
+func (cu *cuInfo) lineAt(pc uint64) (lineRow, bool, bool) {
+	i := sort.Search(len(cu.rows), func(i int) bool { return cu.rows[i].Addr > pc }) - 1
+	for ; i >= 0; i-- {
+		r := cu.rows[i]
+		if r.End {
+			return lineRow{}, false, false
+		}
+		// Several rows may share an address; GDB takes the last one.
+		return r, r.Addr == pc, true
+	}
+	return lineRow{}, false, false
+}
+
+// scopesAt returns the subprogram and inlined subroutines containing pc,
+// outermost first.
+func (cu *cuInfo) scopesAt(pc uint64) []scope {
+	var out []scope
+	for _, s := range cu.scopes {
+		for _, r := range s.Ranges {
+			if pc >= r[0] && pc < r[1] {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Depth < out[j].Depth })
+	// Keep only the chain from the innermost subprogram down.
+	start := 0
+	for i, s := range out {
+		if !s.Inline {
+			start = i
+		}
+	}
+	return out[start:]
+}

@@ -1,0 +1,275 @@
+package espcore
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// maxFirmwareSize bounds the firmware ELF this package reads into memory.
+const maxFirmwareSize = 256 << 20
+
+// Firmware is a firmware ELF opened for symbolization. Its symbol table is
+// read by OpenFirmware; DWARF line tables, inline information and call
+// frame information are read lazily, one compilation unit at a time, as
+// Decode looks addresses up. A Firmware is safe for concurrent use and is
+// meant to be kept and reused across many Decode calls.
+type Firmware struct {
+	raw     []byte
+	ef      *elf.File
+	sha     string
+	machine uint16
+
+	sections []fwSection
+	syms     []symbol // every named symbol inside an allocated section, by address
+	funcs    []symbol // function symbols, by address
+
+	dwarfOnce sync.Once
+	dwarf     *dwarfIndex
+	dwarfErr  error
+
+	cfiOnce sync.Once
+	cfi     *cfiTable
+}
+
+type fwSection struct {
+	Name  string
+	Addr  uint32
+	Size  uint32
+	Flags uint32
+	Type  elf.SectionType
+}
+
+type symbol struct {
+	Addr   uint32
+	Size   uint32
+	Name   string
+	Global bool
+	Sect   int
+}
+
+// OpenFirmware reads a firmware ELF (ELF32, Xtensa or RISC-V): its
+// sections and symbol table now, its DWARF lazily when first needed.
+func OpenFirmware(r io.ReaderAt) (fw *Firmware, err error) {
+	raw, err := readAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("reading firmware ELF: %w", err)
+	}
+	return openFirmwareBytes(raw)
+}
+
+func readAll(r io.ReaderAt) ([]byte, error) {
+	var size int64 = -1
+	switch v := r.(type) {
+	case interface{ Size() int64 }:
+		size = v.Size()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+	}
+	if size > maxFirmwareSize {
+		return nil, fmt.Errorf("firmware of %d bytes exceeds the %d-byte limit", size, maxFirmwareSize)
+	}
+	if size >= 0 {
+		buf := make([]byte, size)
+		n, err := r.ReadAt(buf, 0)
+		if err != nil && !(errors.Is(err, io.EOF) && int64(n) == size) {
+			return nil, err
+		}
+		return buf, nil
+	}
+	var out bytes.Buffer
+	_, err := io.Copy(&out, io.LimitReader(io.NewSectionReader(r, 0, maxFirmwareSize+1), maxFirmwareSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if out.Len() > maxFirmwareSize {
+		return nil, fmt.Errorf("firmware exceeds the %d-byte limit", maxFirmwareSize)
+	}
+	return out.Bytes(), nil
+}
+
+func openFirmwareBytes(raw []byte) (fw *Firmware, err error) {
+	// debug/elf documents that malformed files may still make it panic;
+	// firmware files come from users, so turn that into an error.
+	defer func() {
+		if p := recover(); p != nil {
+			fw, err = nil, fmt.Errorf("parsing firmware ELF: malformed file: %v", p)
+		}
+	}()
+	ef, err := elf.NewFile(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("parsing firmware ELF: %w", err)
+	}
+	if ef.Class != elf.ELFCLASS32 || ef.Data != elf.ELFDATA2LSB {
+		return nil, fmt.Errorf("parsing firmware ELF: %v %v, want ELF32 little-endian", ef.Class, ef.Data)
+	}
+	switch ef.Machine {
+	case elf.EM_XTENSA, elf.EM_RISCV:
+	default:
+		return nil, fmt.Errorf("parsing firmware ELF: machine %v is neither Xtensa nor RISC-V", ef.Machine)
+	}
+	sum := sha256.Sum256(raw)
+	fw = &Firmware{raw: raw, ef: ef, sha: hex.EncodeToString(sum[:]), machine: uint16(ef.Machine)}
+	for _, s := range ef.Sections {
+		fw.sections = append(fw.sections, fwSection{Name: s.Name, Addr: uint32(s.Addr), Size: uint32(s.Size), Flags: uint32(s.Flags), Type: s.Type})
+	}
+	syms, err := ef.Symbols()
+	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
+		return nil, fmt.Errorf("reading firmware symbol table: %w", err)
+	}
+	for _, s := range syms {
+		typ := elf.ST_TYPE(s.Info)
+		if s.Name == "" || typ == elf.STT_SECTION || typ == elf.STT_FILE || s.Section == elf.SHN_UNDEF || int(s.Section) >= len(ef.Sections) {
+			continue
+		}
+		if strings.HasPrefix(s.Name, "$") || strings.HasPrefix(s.Name, ".L") {
+			continue
+		}
+		sec := ef.Sections[s.Section]
+		if sec.Flags&elf.SHF_ALLOC == 0 {
+			continue
+		}
+		sym := symbol{Addr: uint32(s.Value), Size: uint32(s.Size), Name: s.Name,
+			Global: elf.ST_BIND(s.Info) != elf.STB_LOCAL, Sect: int(s.Section)}
+		fw.syms = append(fw.syms, sym)
+		if typ == elf.STT_FUNC {
+			fw.funcs = append(fw.funcs, sym)
+		}
+	}
+	byAddr := func(v []symbol) {
+		sort.SliceStable(v, func(i, j int) bool {
+			if v[i].Addr != v[j].Addr {
+				return v[i].Addr < v[j].Addr
+			}
+			return v[i].Global && !v[j].Global
+		})
+	}
+	byAddr(fw.syms)
+	byAddr(fw.funcs)
+	return fw, nil
+}
+
+// Close releases nothing today; it exists so callers can treat a Firmware
+// like other resources. It returns nil.
+func (f *Firmware) Close() error { return nil }
+
+// SHA256 returns the hex SHA256 of the firmware ELF file, the value
+// ESP-IDF stores (as a prefix) in every ELF-format dump.
+func (f *Firmware) SHA256() string { return f.sha }
+
+// Arch returns the architecture of the firmware.
+func (f *Firmware) Arch() Arch {
+	if f.machine == emXtensa {
+		return ArchXtensa
+	}
+	return ArchRISCV
+}
+
+// funcAt returns the function symbol containing pc.
+func (f *Firmware) funcAt(pc uint32) (symbol, bool) {
+	i := sort.Search(len(f.funcs), func(i int) bool { return f.funcs[i].Addr > pc }) - 1
+	for ; i >= 0; i-- {
+		s := f.funcs[i]
+		if s.Addr > pc {
+			continue
+		}
+		if pc < s.Addr+s.Size || (s.Size == 0 && pc == s.Addr) {
+			return s, true
+		}
+		if s.Addr+s.Size <= pc && i < len(f.funcs)-1 && f.funcs[i].Addr != f.funcs[i+1].Addr {
+			break
+		}
+		if pc-s.Addr > 1<<16 {
+			break
+		}
+	}
+	return symbol{}, false
+}
+
+// symbolize returns "name+off" for an address inside an allocated section
+// of the firmware, the way GDB annotates pointers: the nearest symbol at
+// or below the address in the same section.
+func (f *Firmware) symbolize(addr uint32) string {
+	sect := -1
+	for i, s := range f.sections {
+		if s.Flags&uint32(elf.SHF_ALLOC) != 0 && s.Size > 0 && addr >= s.Addr && uint64(addr) < uint64(s.Addr)+uint64(s.Size) {
+			sect = i
+			break
+		}
+	}
+	if sect < 0 {
+		return ""
+	}
+	i := sort.Search(len(f.syms), func(i int) bool { return f.syms[i].Addr > addr }) - 1
+	zero := -1
+	for ; i >= 0; i-- {
+		s := f.syms[i]
+		if s.Sect != sect {
+			if s.Addr < f.sections[sect].Addr {
+				break
+			}
+			continue
+		}
+		if s.Size == 0 {
+			// GDB keeps a zero-sized symbol (a label) only as a fallback
+			// for a sized symbol that covers the address.
+			if zero < 0 {
+				zero = i
+			}
+			continue
+		}
+		// Among sized symbols at the same address prefer the first (global).
+		for i > 0 && f.syms[i-1].Addr == s.Addr && f.syms[i-1].Sect == sect && f.syms[i-1].Size != 0 {
+			i--
+			s = f.syms[i]
+		}
+		if addr < s.Addr+s.Size {
+			return symOff(s, addr)
+		}
+		break
+	}
+	if zero >= 0 {
+		return symOff(f.syms[zero], addr)
+	}
+	return ""
+}
+
+func symOff(s symbol, addr uint32) string {
+	if addr == s.Addr {
+		return s.Name
+	}
+	return fmt.Sprintf("%s+%d", s.Name, addr-s.Addr)
+}
+
+// isCode reports whether addr lies in an executable section of the
+// firmware.
+func (f *Firmware) isCode(addr uint32) bool {
+	for _, s := range f.sections {
+		if s.Flags&uint32(elf.SHF_EXECINSTR) != 0 && addr >= s.Addr && uint64(addr) < uint64(s.Addr)+uint64(s.Size) {
+			return true
+		}
+	}
+	return false
+}
+
+// section returns the data of a named section, or nil.
+func (f *Firmware) section(name string) (*elf.Section, []byte) {
+	s := f.ef.Section(name)
+	if s == nil || s.Type == elf.SHT_NOBITS {
+		return nil, nil
+	}
+	if s.Offset+s.Size > uint64(len(f.raw)) {
+		return nil, nil
+	}
+	return s, f.raw[s.Offset : s.Offset+s.Size]
+}
