@@ -103,7 +103,7 @@ func (im *image) read32(addr uint32) (uint32, bool) {
 // base64 text (with or without the CORE DUMP START/END framing) is
 // decoded, anything else is returned unchanged.
 func unwrap(in []byte) ([]byte, error) {
-	if bytes.HasPrefix(in, []byte("\x7fELF")) || looksRaw(in) {
+	if bytes.HasPrefix(in, []byte("\x7fELF")) || looksRaw(in) || (len(in) >= 12 && !looksText(in)) {
 		return in, nil
 	}
 	text := in
@@ -150,6 +150,16 @@ func unwrap(in []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: empty input", ErrNotCoreDump)
 	}
 	return out, nil
+}
+
+// looksText reports whether the start of b is printable ASCII text.
+func looksText(b []byte) bool {
+	for _, c := range b[:min(len(b), 256)] {
+		if (c < 0x20 || c > 0x7e) && c != '\n' && c != '\r' && c != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // looksRaw reports whether b starts with a core dump header of a known

@@ -22,7 +22,10 @@ type dwarfIndex struct {
 
 type cuRange struct {
 	Lo, Hi uint64
-	CU     dwarf.Offset
+	// CU is the offset of the unit header (from .debug_aranges) or, when
+	// Entry is set, of the unit's first entry.
+	CU    dwarf.Offset
+	Entry bool
 }
 
 // cuInfo is what one compilation unit knows about its addresses.
@@ -120,7 +123,7 @@ func rangesFromUnits(d *dwarf.Data) []cuRange {
 			if rs, err := d.Ranges(e); err == nil {
 				for _, rg := range rs {
 					if rg[0] != 0 && rg[1] > rg[0] {
-						out = append(out, cuRange{Lo: rg[0], Hi: rg[1], CU: e.Offset})
+						out = append(out, cuRange{Lo: rg[0], Hi: rg[1], CU: e.Offset, Entry: true})
 					}
 				}
 			}
@@ -134,10 +137,10 @@ func rangesFromUnits(d *dwarf.Data) []cuRange {
 func (x *dwarfIndex) cuFor(pc uint64) *cuInfo {
 	i := sort.Search(len(x.ranges), func(i int) bool { return x.ranges[i].Lo > pc }) - 1
 	var off dwarf.Offset
-	found := false
+	found, entry := false, false
 	for n := 0; i >= 0 && n < 64; i, n = i-1, n+1 {
 		if pc >= x.ranges[i].Lo && pc < x.ranges[i].Hi {
-			off, found = x.ranges[i].CU, true
+			off, found, entry = x.ranges[i].CU, true, x.ranges[i].Entry
 			break
 		}
 	}
@@ -149,7 +152,11 @@ func (x *dwarfIndex) cuFor(pc uint64) *cuInfo {
 	if cu, ok := x.cus[off]; ok {
 		return cu
 	}
-	cu := x.loadCU(off)
+	start := off
+	if !entry {
+		start += x.unitHeaderLen(off)
+	}
+	cu := x.loadCU(start)
 	x.cus[off] = cu
 	return cu
 }
@@ -162,7 +169,7 @@ func (x *dwarfIndex) loadCU(off dwarf.Offset) (cu *cuInfo) {
 		}
 	}()
 	r := x.d.Reader()
-	r.Seek(off + x.unitHeaderLen(off))
+	r.Seek(off)
 	e, err := r.Next()
 	if err != nil || e == nil || e.Tag != dwarf.TagCompileUnit {
 		cu.err = fmt.Errorf("reading DWARF unit at %#x: %v", off, err)
