@@ -30,7 +30,8 @@ type cuRange struct {
 
 // cuInfo is what one compilation unit knows about its addresses.
 type cuInfo struct {
-	rows   []lineRow // sorted by address
+	entry  dwarf.Offset // offset of the unit's first entry
+	rows   []lineRow    // sorted by address
 	files  []*dwarf.LineFile
 	scopes []scope // subprograms and inlined subroutines
 	err    error
@@ -162,7 +163,7 @@ func (x *dwarfIndex) cuFor(pc uint64) *cuInfo {
 }
 
 func (x *dwarfIndex) loadCU(off dwarf.Offset) (cu *cuInfo) {
-	cu = &cuInfo{}
+	cu = &cuInfo{entry: off}
 	defer func() {
 		if p := recover(); p != nil {
 			cu = &cuInfo{err: fmt.Errorf("reading DWARF unit at %#x: malformed: %v", off, p)}
@@ -267,19 +268,21 @@ func (x *dwarfIndex) entryName(e *dwarf.Entry, cache map[dwarf.Offset]string, ho
 	return ""
 }
 
-// lineAt returns the line table row covering pc and whether pc is the
-// first address of that row.
+// lineAt returns the line table row covering pc and whether pc starts a
+// statement (an is_stmt row sits at pc), which is when GDB leaves the
+// address out of a frame line.
 func (cu *cuInfo) lineAt(pc uint64) (lineRow, bool, bool) {
 	i := sort.Search(len(cu.rows), func(i int) bool { return cu.rows[i].Addr > pc }) - 1
-	for ; i >= 0; i-- {
-		r := cu.rows[i]
-		if r.End {
-			return lineRow{}, false, false
-		}
-		// Several rows may share an address; GDB takes the last one.
-		return r, r.Addr == pc, true
+	if i < 0 || cu.rows[i].End {
+		return lineRow{}, false, false
 	}
-	return lineRow{}, false, false
+	// Several rows may share an address; GDB reports the last one.
+	r := cu.rows[i]
+	stmt := false
+	for j := i; j >= 0 && cu.rows[j].Addr == pc; j-- {
+		stmt = stmt || cu.rows[j].IsStmt
+	}
+	return r, stmt, true
 }
 
 // scopesAt returns the subprogram and inlined subroutines containing pc,

@@ -38,6 +38,8 @@ type Firmware struct {
 
 	cfiOnce sync.Once
 	cfi     *cfiTable
+
+	tcb tcbCache
 }
 
 type fwSection struct {

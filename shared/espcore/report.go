@@ -55,8 +55,10 @@ type Report struct {
 	// CrashedTCB and CrashedTask identify the task that crashed.
 	CrashedTCB  Addr   `json:"crashed_tcb"`
 	CrashedTask string `json:"crashed_task"`
-	// InISR reports whether the crash happened in interrupt context.
-	InISR bool `json:"in_isr"`
+	// InISR reports whether the crash happened in interrupt context;
+	// ISRKnown is false when the dump does not say (binary format).
+	InISR    bool `json:"in_isr"`
+	ISRKnown bool `json:"isr_known"`
 	// PanicReason is the panic message the device stored, if any.
 	PanicReason string `json:"panic_reason,omitempty"`
 	// ExceptionCause names the Xtensa EXCCAUSE value.
@@ -179,6 +181,7 @@ func (d *decoder) report() *Report {
 		SHA256Match:    im.AppSHA256 != "" && strings.HasPrefix(fw.sha, im.AppSHA256),
 		CrashedTCB:     Addr(im.CrashedTCB),
 		InISR:          im.InISR,
+		ISRKnown:       im.HaveISR,
 		PanicReason:    im.Panic,
 	}
 	if im.ChipRev >= 0 {
@@ -235,25 +238,14 @@ func (d *decoder) report() *Report {
 	return r
 }
 
-// TCB field offsets of ESP-IDF's FreeRTOS (tasks.c TCB_t, v4.x and v5.x):
-// pxTopOfStack, two list items, uxPriority, pxStack, pcTaskName[16],
-// xCoreID, pxEndOfStack, uxBasePriority.
-const (
-	tcbTopOfStack   = 0
-	tcbPriority     = 44
-	tcbStack        = 48
-	tcbName         = 52
-	tcbEndOfStack   = 72
-	tcbBasePriority = 76
-)
-
 func (d *decoder) task(t dumpTask) Task {
 	task := Task{TCB: Addr(t.TCB), Name: t.Name, Corrupted: t.Flags != 0}
-	rd := func(off uint32) uint32 { v, _ := d.im.read32(t.TCB + off); return v }
+	l := d.fw.tcbLayout()
+	rd := func(off int64) uint32 { v, _ := d.im.read32(t.TCB + uint32(off)); return v }
 	if task.Name == "" {
 		var name []byte
 		for i := uint32(0); i < 16; i++ {
-			w, ok := d.im.read32(t.TCB + tcbName + i&^3)
+			w, ok := d.im.read32(t.TCB + uint32(l.Name) + i&^3)
 			if !ok {
 				break
 			}
@@ -265,11 +257,15 @@ func (d *decoder) task(t dumpTask) Task {
 		}
 		task.Name = cString(name)
 	}
-	task.Priority = rd(tcbPriority)
-	task.BasePriority = rd(tcbBasePriority)
-	top, stack, end := rd(tcbTopOfStack), rd(tcbStack), rd(tcbEndOfStack)
-	task.StackUsed = int64(end) - int64(top)
+	task.Priority = rd(l.Priority)
+	if l.HaveBase {
+		task.BasePriority = rd(l.BasePriority)
+	}
+	top, stack := rd(l.TopOfStack), rd(l.Stack)
 	task.StackFree = int64(top) - int64(stack)
+	if l.HaveEnd {
+		task.StackUsed = int64(rd(l.EndOfStack)) - int64(top)
+	}
 	task.Backtrace = d.symbolize(d.unwind(t.Regs))
 	return task
 }

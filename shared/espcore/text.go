@@ -29,7 +29,7 @@ func (r *Report) Text() string {
 	p("\nCrashed task handle: 0x%x, name: '%s', GDB name: 'process %d'\n", uint32(r.CrashedTCB), r.CrashedTask, uint32(r.CrashedTCB))
 	if r.InISR {
 		p("Crashed task is in the interrupt context\n")
-	} else {
+	} else if r.ISRKnown {
 		p("Crashed task is not in the interrupt context\n")
 	}
 	if r.PanicReason != "" {
@@ -119,7 +119,7 @@ func registerLine(a Arch, x Register) string {
 	if a == ArchRISCV {
 		return fmt.Sprintf("%-15s0x%x\t%s", x.Name, uint32(x.Value), second)
 	}
-	return fmt.Sprintf("%-15s%-19s%s", x.Name, fmt.Sprintf("0x%x", uint32(x.Value)), second)
+	return fmt.Sprintf("%-15s%-20s%s", x.Name, fmt.Sprintf("0x%x", uint32(x.Value)), second)
 }
 
 func frameText(f Frame) string {

@@ -58,95 +58,131 @@ func (d *decoder) unwindXtensa(regs []uint32) []rawFrame {
 }
 
 // unwindRISCV unwinds with the firmware's call frame information. When a
-// frame has none (ROM code), it scans the stack for the next return
-// address into the firmware.
+// frame has none (ROM code), it scans the stack for a return address into
+// the firmware from which the rest of the chain unwinds cleanly.
 func (d *decoder) unwindRISCV(regs []uint32) []rawFrame {
 	if len(regs) < 32 {
 		return nil
 	}
-	var r [32]uint32
-	var known [32]bool
-	copy(r[:], regs)
-	for i := range known {
-		known[i] = true
+	var st rvState
+	copy(st.r[:], regs)
+	for i := range st.known {
+		st.known[i] = true
 	}
-	pc := r[0]
-	out := []rawFrame{{PC: pc}}
+	out, _ := d.walkRISCV(st, false, true)
+	return out
+}
+
+// rvState is the register state of one RISC-V frame.
+type rvState struct {
+	r     [32]uint32 // r[0] holds the pc
+	known [32]bool
+}
+
+// walkRISCV unwinds from st. caller says whether st's pc is a return
+// address. It returns the frames and whether the walk ended cleanly, at a
+// frame whose return address is zero or undefined (a task's entry).
+func (d *decoder) walkRISCV(st rvState, caller, scan bool) ([]rawFrame, bool) {
 	t := d.fw.cfiData()
+	pc := st.r[0]
+	out := []rawFrame{{PC: pc, Caller: caller}}
 	for len(out) < maxFrames {
 		look := uint64(pc)
-		if len(out) > 1 {
+		if caller {
 			look--
 		}
 		row, raReg, ok := t.rowAt(look)
-		if !ok || row.CFAReg >= 32 || !known[row.CFAReg] || raReg >= 32 {
-			// No CFI: try the stack scan from the current sp.
-			f, nsp, ok := d.scanRISCV(r[2])
-			if !ok {
-				break
+		if !ok || row.CFAReg >= 32 || !st.known[row.CFAReg] || raReg >= 32 {
+			if !scan {
+				return out, false
 			}
-			out = append(out, f)
-			pc = f.PC
-			r[2] = nsp
-			for i := 3; i < 32; i++ {
-				known[i] = false
-			}
-			known[1] = false
-			continue
+			rest, ok := d.scanRISCV(st.r[2])
+			return append(out, rest...), ok
 		}
-		cfa := uint32(int64(r[row.CFAReg]) + row.CFAOff)
-		var nr [32]uint32
-		var nk [32]bool
-		nr, nk = r, known
+		cfa := uint32(int64(st.r[row.CFAReg]) + row.CFAOff)
+		next := st
 		for reg := 1; reg < 32; reg++ {
 			ru := row.Rules[reg]
 			switch ru.Kind {
 			case ruleUndef:
-				nk[reg] = false
+				next.known[reg] = false
 			case ruleOffset:
-				v, ok := d.im.read32(uint32(int64(cfa) + ru.N))
-				nr[reg], nk[reg] = v, ok
+				next.r[reg], next.known[reg] = d.im.read32(uint32(int64(cfa) + ru.N))
 			case ruleValOffset:
-				nr[reg], nk[reg] = uint32(int64(cfa)+ru.N), true
+				next.r[reg], next.known[reg] = uint32(int64(cfa)+ru.N), true
 			case ruleRegister:
 				if ru.N >= 0 && ru.N < 32 {
-					nr[reg], nk[reg] = r[ru.N], known[ru.N]
+					next.r[reg], next.known[reg] = st.r[ru.N], st.known[ru.N]
 				}
 			}
 		}
-		if !nk[raReg] {
-			break
+		if row.Rules[raReg].Kind == ruleUndef {
+			return out, true
 		}
-		ra := nr[raReg]
+		if !next.known[raReg] {
+			return out, false
+		}
+		ra := next.r[raReg]
 		if ra == 0 {
-			break
+			return out, true
 		}
-		if cfa <= r[2] && ra == pc {
-			break
+		if cfa <= st.r[2] && ra == pc {
+			return out, false
 		}
-		nr[2], nk[2] = cfa, true
-		r, known = nr, nk
-		pc = ra
+		next.r[2], next.known[2] = cfa, true
+		next.r[0], next.known[0] = ra, true
+		st, pc, caller = next, ra, true
 		out = append(out, rawFrame{PC: pc, Caller: true})
 	}
-	return out
+	return out, false
 }
 
-// scanRISCV looks upward from sp for a word that is a return address into
-// the firmware: an address in an executable section right after a call
-// instruction. It returns the frame and the stack pointer of the caller.
-func (d *decoder) scanRISCV(sp uint32) (rawFrame, uint32, bool) {
+// scanRISCV looks upward from sp, past the frame of code without CFI
+// (typically a ROM function), for a return address into the firmware: an
+// address in an executable section right after a call that may target
+// code outside the firmware. The ROM frame may hold more than the return
+// address, such as the register save area of a variadic function, so the
+// caller's stack pointer is searched for too, 16-byte aligned above the
+// slot. A candidate is taken only when the rest of the chain unwinds
+// cleanly from it by CFI to a task's entry; stale return addresses left
+// on the stack by earlier calls rarely do.
+//
+// Calls whose target can be decoded and lies outside the firmware are
+// tried first; indirect calls, whose target is unknown, only after them.
+func (d *decoder) scanRISCV(sp uint32) ([]rawFrame, bool) {
+	for pass := 0; pass < 2; pass++ {
+		if frames, ok := d.scanPass(sp, pass == 1); ok {
+			return frames, true
+		}
+	}
+	return nil, false
+}
+
+func (d *decoder) scanPass(sp uint32, indirect bool) ([]rawFrame, bool) {
 	for a := sp; a < sp+1024; a += 4 {
 		w, ok := d.im.read32(a)
 		if !ok {
-			return rawFrame{}, 0, false
+			return nil, false
 		}
 		if w&1 != 0 || !d.fw.isCode(w) || !d.fw.followsCall(w) {
 			continue
 		}
-		return rawFrame{PC: w, Caller: true, Scanned: true}, a + 4, true
+		target, resolved := d.fw.callTarget(w)
+		if resolved && d.fw.isCode(target) || resolved == indirect {
+			continue
+		}
+		for s := (a + 4 + 15) &^ 15; s < a+4+256; s += 16 {
+			var st rvState
+			st.r[0], st.known[0] = w, true
+			st.r[2], st.known[2] = s, true
+			frames, clean := d.walkRISCV(st, true, false)
+			if clean {
+				frames[0].Scanned = true
+				return frames, true
+			}
+		}
 	}
-	return rawFrame{}, 0, false
+	return nil, false
 }
 
 // followsCall reports whether the instruction before addr is a RISC-V call
@@ -165,6 +201,34 @@ func (f *Firmware) followsCall(addr uint32) bool {
 		}
 	}
 	return false
+}
+
+// callTarget decodes the target of the call that returns to addr: a jal,
+// or an auipc and jalr pair. resolved is false for indirect calls.
+func (f *Firmware) callTarget(addr uint32) (target uint32, resolved bool) {
+	b := f.code(addr-4, 4)
+	if b == nil {
+		return 0, false
+	}
+	in := binary.LittleEndian.Uint32(b)
+	switch {
+	case in&0x7f == 0x6f: // jal
+		imm := (in>>31)<<20 | ((in>>12)&0xff)<<12 | ((in>>20)&1)<<11 | ((in>>21)&0x3ff)<<1
+		off := int32(imm<<11) >> 11
+		return uint32(int32(addr-4) + off), true
+	case in&0x707f == 0x67: // jalr: resolvable when an auipc sets its base
+		rs1 := (in >> 15) & 0x1f
+		p := f.code(addr-8, 4)
+		if p == nil {
+			return 0, false
+		}
+		au := binary.LittleEndian.Uint32(p)
+		if au&0x7f != 0x17 || (au>>7)&0x1f != rs1 {
+			return 0, false
+		}
+		return addr - 8 + au&0xfffff000 + uint32(int32(in)>>20), true
+	}
+	return 0, false
 }
 
 // code returns n bytes of firmware section contents at addr, or nil.
