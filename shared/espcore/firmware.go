@@ -253,6 +253,10 @@ func symOff(s symbol, addr uint32) string {
 	return fmt.Sprintf("%s+%d", s.Name, addr-s.Addr)
 }
 
+// IsCode reports whether addr lies in an executable section of the
+// firmware; backtrace frames outside it are in ROM.
+func (f *Firmware) IsCode(addr uint32) bool { return f.isCode(addr) }
+
 // isCode reports whether addr lies in an executable section of the
 // firmware.
 func (f *Firmware) isCode(addr uint32) bool {
