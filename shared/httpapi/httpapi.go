@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/espfleet/crashdumps/shared/admin"
 	"github.com/espfleet/crashdumps/shared/crashdump"
 	"github.com/espfleet/crashdumps/shared/telemetry"
 	"github.com/espfleet/crashdumps/shared/upload"
@@ -30,6 +31,11 @@ type API struct {
 	Devices DeviceAuth
 	// Upload serves POST /iot/coredump when set.
 	Upload *upload.Service
+
+	// Admins authorizes admin requests.
+	Admins AdminAuth
+	// Admin serves the admin routes under /api/ when set.
+	Admin *admin.Service
 }
 
 // Handler returns the routes of the services set on a.
@@ -37,6 +43,9 @@ func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	if a.Upload != nil {
 		mux.Handle("POST /iot/coredump", a.endpoint("coredump_upload", a.upload))
+	}
+	if a.Admin != nil {
+		a.adminRoutes(mux)
 	}
 	mux.Handle("/", a.endpoint("not_found", func(w http.ResponseWriter, r *http.Request, o *Outcome) error {
 		return crashdump.Errorf(crashdump.ENotFound, "no route for %s %s", r.Method, r.URL.Path)
