@@ -27,6 +27,7 @@ import (
 	"github.com/espfleet/crashdumps/shared/s3store"
 	"github.com/espfleet/crashdumps/shared/sqsqueue"
 	"github.com/espfleet/crashdumps/shared/telemetry"
+	"github.com/espfleet/crashdumps/shared/upload"
 )
 
 func TestMain(m *testing.M) { awstest.Main(m) }
@@ -477,4 +478,181 @@ func (e *env) receive(t *testing.T) []string {
 		}
 	}
 	return ids
+}
+
+func TestSweeper_SweepBudget(t *testing.T) {
+	ctx := context.Background()
+	rules := testRules()
+	e := newEnv(t, rules)
+	seedScenario(t, e)
+
+	t.Run("OKResumesAndFinishes", func(t *testing.T) {
+		var total retention.Report
+		var sweeps int
+		var last *retention.Report
+		for !total.Complete {
+			if sweeps++; sweeps > 200 {
+				t.Fatalf("no end after %d sweeps; last stopped at %q", sweeps, last.Resume)
+			}
+			// A deadline in the past: each sweep does one unit of work
+			// and stops.
+			rep, err := e.sweeper.Sweep(ctx, retention.Options{Deadline: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sweeps == 1 && (rep.Complete || rep.Resume == "") {
+				t.Fatalf("first sweep: complete %v, resume %q; want it stopped early", rep.Complete, rep.Resume)
+			}
+			if sweeps == 2 && rep.ResumedFrom != last.Resume {
+				t.Errorf("second sweep resumed from %q, want %q", rep.ResumedFrom, last.Resume)
+			}
+			if !rep.Complete {
+				cp, ok, err := e.store.LoadCheckpoint(ctx)
+				if err != nil || !ok || cp.Token() != rep.Resume {
+					t.Fatalf("stored checkpoint: got %q %v %v, want %q", cp.Token(), ok, err, rep.Resume)
+				}
+			}
+			total.Complete = rep.Complete
+			total.Devices += rep.Devices
+			total.DeletedOverCap += rep.DeletedOverCap
+			total.DeletedExpired += rep.DeletedExpired
+			total.OrphanObjects += rep.OrphanObjects
+			total.OrphanRecords += rep.OrphanRecords
+			total.Requeued += rep.Requeued
+			total.FailedStuck += rep.FailedStuck
+			total.Errors += rep.Errors
+			last = rep
+		}
+		if sweeps < 10 {
+			t.Errorf("sweeps: got %d, want one per device and stuck dump at least", sweeps)
+		}
+		wantCounts(t, &total, false)
+		if _, ok, _ := e.store.LoadCheckpoint(ctx); ok {
+			t.Errorf("checkpoint left after the sweep completed")
+		}
+		e.state(t).check(t, rules)
+		if ids := e.receive(t); len(ids) != 2 {
+			t.Errorf("queued parses: got %d, want 2 (no requeue twice)", len(ids))
+		}
+	})
+}
+
+func TestSweeper_SweepDevice(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, testRules())
+	seedScenario(t, e)
+	t.Run("OK", func(t *testing.T) {
+		rep, err := e.sweeper.Sweep(ctx, retention.Options{DeviceKey: "capdev"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Devices != 1 || rep.DeletedOverCap != 2 || rep.OrphanObjects+rep.Requeued+rep.FailedStuck != 0 {
+			t.Errorf("got %d devices, %d over cap, %d others; want 1, 2, 0",
+				rep.Devices, rep.DeletedOverCap, rep.OrphanObjects+rep.Requeued+rep.FailedStuck)
+		}
+		rep, err = e.sweeper.Sweep(ctx, retention.Options{DeviceKey: "stuckdev", DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Requeued != 2 || rep.FailedStuck != 1 {
+			t.Errorf("stuckdev: got %d requeued, %d failed; want 2, 1", rep.Requeued, rep.FailedStuck)
+		}
+	})
+	t.Run("ErrBadDeviceKey", func(t *testing.T) {
+		_, err := e.sweeper.Sweep(ctx, retention.Options{DeviceKey: "no/such"})
+		if got, want := crashdump.ErrorCode(err), crashdump.EInvalid; got != want {
+			t.Errorf("got %v, want %v", got, want)
+		}
+	})
+}
+
+func TestSweeper_SweepDuringUploads(t *testing.T) {
+	ctx := context.Background()
+	rules := testRules()
+	e := newEnv(t, rules)
+	seedScenario(t, e)
+	logger := telemetry.NewLogger(e.logs, nil)
+	svc := &upload.Service{
+		Store: e.store, Objects: e.objects, Logger: logger,
+		Limits: upload.Limits{MaxBytes: 1 << 10, MaxPerHour: 1000, MaxPerDevice: rules.MaxPerDevice},
+	}
+	devices := []string{"capdev", "orphdev", "fine", "newdev"}
+
+	done := make(chan struct{})
+	var sweeps sync.WaitGroup
+	sweeps.Add(1)
+	var sweepErr error
+	runs := 0
+	go func() {
+		defer sweeps.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := e.sweeper.Sweep(ctx, retention.Options{}); err != nil {
+				sweepErr = err
+				return
+			}
+			runs++
+		}
+	}()
+	var uploads sync.WaitGroup
+	var mu sync.Mutex
+	var uploaded []string
+	for w := range 4 {
+		uploads.Add(1)
+		go func() {
+			defer uploads.Done()
+			for i := range 10 {
+				dev := devices[(w+i)%len(devices)]
+				res, err := svc.Upload(ctx, upload.Request{
+					Device: crashdump.Device{ModelCode: "ps1", Key: dev},
+					Chip:   "esp32", FirmwareVersion: "2.0.0",
+					Body: []byte(fmt.Sprintf("crash %d of worker %d", i, w)),
+				})
+				if err != nil {
+					t.Errorf("upload: %v", err)
+					continue
+				}
+				mu.Lock()
+				uploaded = append(uploaded, crashdump.ObjectKey(dev, res.ID))
+				mu.Unlock()
+			}
+		}()
+	}
+	uploads.Wait()
+	close(done)
+	sweeps.Wait()
+	if sweepErr != nil {
+		t.Fatal(sweepErr)
+	}
+	t.Logf("%d sweeps ran during the uploads", runs)
+	if _, err := e.sweeper.Sweep(ctx, retention.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	st := e.state(t)
+	st.check(t, rules)
+	// Every upload has finished: each kept its record and its object, or
+	// lost both to the cap; never one without the other.
+	for _, key := range uploaded {
+		_, rec := st.records[key]
+		if rec != st.objects[key] {
+			t.Errorf("upload %s: record %v, object %v; want both or neither", key, rec, st.objects[key])
+		}
+	}
+	if n := countDevice(st, "newdev"); n != rules.MaxPerDevice {
+		t.Errorf("newdev keeps %d dumps, want the cap %d", n, rules.MaxPerDevice)
+	}
+}
+
+func countDevice(st state, dev string) int {
+	n := 0
+	for _, d := range st.records {
+		if d.DeviceKey == dev {
+			n++
+		}
+	}
+	return n
 }
