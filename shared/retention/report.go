@@ -40,6 +40,9 @@ type Report struct {
 	Complete    bool   `json:"complete"`
 	Resume      string `json:"resume,omitempty"`
 	ResumedFrom string `json:"resumed_from,omitempty"`
+	// Continued is true when a chained invocation was started to carry
+	// on from Resume.
+	Continued bool `json:"continued,omitempty"`
 
 	Devices        int   `json:"devices"`
 	DumpsSeen      int   `json:"dumps_seen"`
