@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -72,40 +73,55 @@ func (s *Store) FinishParse(ctx context.Context, d *crashdump.Dump, lease time.T
 	if d.ParseStatus != crashdump.StatusParsed && d.ParseStatus != crashdump.StatusError {
 		return fmt.Errorf("finishing %s: status %s is not an outcome", d.ID, d.ParseStatus)
 	}
-	set := "SET parse_status = :status, parser = :parser, parsed_at = :at, parse_duration_ms = :ms"
-	remove := " REMOVE work_pk, lease_until"
+	// Every attribute goes by a placeholder: "output" is a reserved word.
+	names := map[string]string{}
 	values := map[string]types.AttributeValue{
-		":status":  str(string(d.ParseStatus)),
-		":parser":  str(d.Parser),
-		":at":      str(d.ParsedAt.UTC().Format(time.RFC3339Nano)),
-		":ms":      num(d.DurationMS),
 		":parsing": str(string(crashdump.StatusParsing)),
 		":lease":   num(lease.Unix()),
 	}
+	var set, remove []string
+	put := func(name string, v types.AttributeValue) {
+		names["#"+name] = name
+		values[":"+name] = v
+		set = append(set, "#"+name+" = :"+name)
+	}
+	drop := func(name string) {
+		names["#"+name] = name
+		remove = append(remove, "#"+name)
+	}
 	opt := func(name, v string) {
 		if v == "" {
-			remove += ", " + name
-			return
+			drop(name)
+		} else {
+			put(name, str(v))
 		}
-		set += ", " + name + " = :" + name
-		values[":"+name] = str(v)
 	}
+	put("parse_status", str(string(d.ParseStatus)))
+	put("parser", str(d.Parser))
+	put("parsed_at", str(d.ParsedAt.UTC().Format(time.RFC3339Nano)))
+	put("parse_duration_ms", num(d.DurationMS))
+	drop("work_pk")
+	drop("lease_until")
 	if d.ParseStatus == crashdump.StatusParsed {
-		remove += ", parse_error"
+		drop("parse_error")
 		opt("output", d.Output)
 		opt("output_key", d.OutputKey)
 		opt("crash_signature", d.Signature)
 		opt("top_frame", d.TopFrame)
 	} else {
-		set += ", parse_error = :err"
-		values[":err"] = str(d.ParseError)
-		remove += ", output, crash_signature, top_frame"
+		put("parse_error", str(d.ParseError))
+		drop("output")
+		drop("crash_signature")
+		drop("top_frame")
 	}
+	names["#parse_status"] = "parse_status"
+	names["#lease_until"] = "lease_until"
 	_, err := s.Client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.Table,
 		Key:                       key(devicePK(d.DeviceKey), dumpSK(d.ID)),
-		UpdateExpression:          aws.String(set + remove),
-		ConditionExpression:       aws.String(leaseCondition),
+		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ") + " REMOVE " + strings.Join(remove, ", ")),
+		ConditionExpression:       aws.String("#parse_status = :parsing AND #lease_until = :lease"),
+		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
 	var ccf *types.ConditionalCheckFailedException

@@ -35,7 +35,7 @@ func (o *Objects) PutText(ctx context.Context, key, text string) error {
 // GetBytes reads a whole object of at most max bytes; a missing object is
 // crashdump.ErrNotFound.
 func (o *Objects) GetBytes(ctx context.Context, key string, max int64) ([]byte, error) {
-	out, err := o.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &o.Bucket, Key: &key})
+	out, err := o.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: &o.Bucket, Key: &key}, quietChecksums)
 	if isNotFound(err) {
 		return nil, fmt.Errorf("getting %s: %w", key, crashdump.ErrNotFound)
 	}
