@@ -133,7 +133,7 @@ func FuzzDecodeBody(f *testing.F) {
 func TestTemplate_Match(t *testing.T) {
 	tests := []struct {
 		name, tmpl, key, model, version string
-		ok                               bool
+		ok                              bool
 	}{
 		{"OK", parse.DefaultFirmwareZIPKey, "firmware/ps1/1.0.zip", "ps1", "1.0", true},
 		{"OKPlus", parse.DefaultFirmwareZIPKey, "firmware/ps1/1.0+beta.zip", "ps1", "1.0+beta", true},
