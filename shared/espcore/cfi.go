@@ -1,8 +1,10 @@
 package espcore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sort"
 )
 
@@ -266,7 +268,11 @@ func (t *cfiTable) index() {
 					n = t.encoded(r, c.ptrEnc&0x0f)
 					if c.hasAug {
 						k := r.uleb()
-						r.p += int(k)
+						if k > uint64(end-r.p) {
+							r.err = errCFI
+						} else {
+							r.p += int(k)
+						}
 					}
 				} else {
 					lo, n = r.u32(), r.u32()
@@ -278,7 +284,7 @@ func (t *cfiTable) index() {
 		}
 		off = end
 	}
-	sort.Slice(t.fdes, func(i, j int) bool { return t.fdes[i].Lo < t.fdes[j].Lo })
+	slices.SortFunc(t.fdes, func(a, b fde) int { return cmp.Compare(a.Lo, b.Lo) })
 }
 
 // rowAt evaluates the CFI program of the function containing pc up to pc.

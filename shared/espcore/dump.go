@@ -2,12 +2,15 @@ package espcore
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
+	"slices"
+	"sort"
 )
 
 // Dump versions, the low 16 bits of core_dump_header_t.version: the major
@@ -85,18 +88,45 @@ type image struct {
 	Panic     string
 	AppSHA256 string // hex prefix as the device stored it
 	InfoVer   uint32
+
+	byAddr []int  // segment indices sorted by address, built by read32
+	maxLen uint64 // longest segment
 }
 
-// read32 reads a little-endian word of dump memory.
+// read32 reads a little-endian word of dump memory. The first segment
+// holding all four bytes wins.
 func (im *image) read32(addr uint32) (uint32, bool) {
-	for i := range im.Segments {
-		s := &im.Segments[i]
-		if addr >= s.Addr && uint64(addr)+4 <= uint64(s.Addr)+uint64(len(s.Data)) {
-			o := addr - s.Addr
-			return binary.LittleEndian.Uint32(s.Data[o:]), true
+	if im.byAddr == nil {
+		im.byAddr = make([]int, len(im.Segments))
+		for i := range im.byAddr {
+			im.byAddr[i] = i
+		}
+		slices.SortStableFunc(im.byAddr, func(a, b int) int {
+			return cmp.Compare(im.Segments[a].Addr, im.Segments[b].Addr)
+		})
+		im.maxLen = 0
+		for _, s := range im.Segments {
+			im.maxLen = max(im.maxLen, uint64(len(s.Data)))
 		}
 	}
-	return 0, false
+	// Segments starting after addr cannot hold it; of the others only
+	// those starting within maxLen bytes below it can.
+	n := sort.Search(len(im.byAddr), func(i int) bool { return im.Segments[im.byAddr[i]].Addr > addr })
+	best := -1
+	for k := n - 1; k >= 0; k-- {
+		s := &im.Segments[im.byAddr[k]]
+		if uint64(addr)-uint64(s.Addr) > im.maxLen {
+			break
+		}
+		if uint64(addr)+4 <= uint64(s.Addr)+uint64(len(s.Data)) && (best < 0 || im.byAddr[k] < best) {
+			best = im.byAddr[k]
+		}
+	}
+	if best < 0 {
+		return 0, false
+	}
+	s := &im.Segments[best]
+	return binary.LittleEndian.Uint32(s.Data[addr-s.Addr:]), true
 }
 
 // unwrap turns the bytes a device uploaded into the raw partition bytes:
@@ -377,14 +407,16 @@ func parseELFCore(im *image, b []byte, base int64) error {
 			}
 		}
 	}
+	info := make(map[uint32]dumpTask, len(taskInfos))
 	for _, ti := range taskInfos {
-		for k := range im.Tasks {
-			if im.Tasks[k].TCB == ti.TCB {
-				im.Tasks[k].Flags = ti.Flags
-				im.Tasks[k].StackStart, im.Tasks[k].StackEnd = ti.StackStart, ti.StackEnd
-				if ti.Name != "" {
-					im.Tasks[k].Name = ti.Name
-				}
+		info[ti.TCB] = ti
+	}
+	for k := range im.Tasks {
+		if ti, ok := info[im.Tasks[k].TCB]; ok {
+			im.Tasks[k].Flags = ti.Flags
+			im.Tasks[k].StackStart, im.Tasks[k].StackEnd = ti.StackStart, ti.StackEnd
+			if ti.Name != "" {
+				im.Tasks[k].Name = ti.Name
 			}
 		}
 	}

@@ -1,10 +1,15 @@
 package espcore
 
 import (
+	"cmp"
 	"debug/dwarf"
+	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -12,9 +17,10 @@ import (
 // .debug_aranges and parses that unit's line table and scopes on first
 // use, so decoding a dump touches only the units its addresses fall in.
 type dwarfIndex struct {
-	d      *dwarf.Data
-	info   []byte
-	ranges []cuRange // sorted by Lo
+	full     *dwarf.Data // set when units are read from one whole-file Data
+	sections map[string][]byte
+	info     []byte
+	ranges   []cuRange // sorted by Lo
 
 	mu  sync.Mutex
 	cus map[dwarf.Offset]*cuInfo
@@ -30,7 +36,8 @@ type cuRange struct {
 
 // cuInfo is what one compilation unit knows about its addresses.
 type cuInfo struct {
-	entry  dwarf.Offset // offset of the unit's first entry
+	d      *dwarf.Data
+	entry  dwarf.Offset // offset of the unit's first entry in d
 	rows   []lineRow    // sorted by address
 	files  []*dwarf.LineFile
 	scopes []scope // subprograms and inlined subroutines
@@ -62,23 +69,69 @@ func (f *Firmware) dwarfData() (*dwarfIndex, error) {
 				f.dwarfErr = fmt.Errorf("reading firmware DWARF: malformed: %v", p)
 			}
 		}()
-		d, err := f.ef.DWARF()
-		if err != nil {
-			f.dwarfErr = fmt.Errorf("reading firmware DWARF: %w", err)
+		idx := &dwarfIndex{cus: map[dwarf.Offset]*cuInfo{}, sections: map[string][]byte{}}
+		compressed := false
+		for _, s := range f.ef.Sections {
+			if strings.HasPrefix(s.Name, ".debug_") || strings.HasPrefix(s.Name, ".zdebug_") {
+				if s.Flags&elf.SHF_COMPRESSED != 0 || strings.HasPrefix(s.Name, ".zdebug_") {
+					compressed = true
+				}
+				if _, b := f.section(s.Name); b != nil {
+					idx.sections[s.Name] = b
+				}
+			}
+		}
+		idx.info = idx.sections[".debug_info"]
+		if idx.info == nil && !compressed {
+			f.dwarfErr = errors.New("reading firmware DWARF: no .debug_info section")
 			return
 		}
-		idx := &dwarfIndex{d: d, cus: map[dwarf.Offset]*cuInfo{}}
-		_, idx.info = f.section(".debug_info")
-		if _, ar := f.section(".debug_aranges"); ar != nil {
+		if ar := idx.sections[".debug_aranges"]; ar != nil && !compressed {
 			idx.ranges = parseAranges(ar)
 		}
 		if len(idx.ranges) == 0 {
+			// Without aranges (or with compressed sections) read the
+			// whole DWARF once and find the units' ranges from their
+			// entries.
+			d, err := f.ef.DWARF()
+			if err != nil {
+				f.dwarfErr = fmt.Errorf("reading firmware DWARF: %w", err)
+				return
+			}
+			idx.full = d
 			idx.ranges = rangesFromUnits(d)
 		}
-		sort.Slice(idx.ranges, func(i, j int) bool { return idx.ranges[i].Lo < idx.ranges[j].Lo })
+		slices.SortFunc(idx.ranges, func(a, b cuRange) int { return cmp.Compare(a.Lo, b.Lo) })
 		f.dwarf = idx
 	})
 	return f.dwarf, f.dwarfErr
+}
+
+// unitData returns a dwarf.Data holding only the unit whose header is at
+// off in .debug_info, and the offset of its first entry in that Data.
+// Parsing one unit instead of all of them is what keeps the first
+// decode against a large firmware fast.
+func (x *dwarfIndex) unitData(off dwarf.Offset) (*dwarf.Data, dwarf.Offset, error) {
+	if int(off)+4 > len(x.info) {
+		return nil, 0, fmt.Errorf("unit offset %#x is past .debug_info", off)
+	}
+	n := binary.LittleEndian.Uint32(x.info[off:])
+	if n >= 0xfffffff0 || uint64(off)+4+uint64(n) > uint64(len(x.info)) {
+		return nil, 0, fmt.Errorf("unit at %#x has bad length %#x", off, n)
+	}
+	s := x.sections
+	d, err := dwarf.New(s[".debug_abbrev"], nil, nil, x.info[off:uint64(off)+4+uint64(n)], s[".debug_line"], nil, s[".debug_ranges"], s[".debug_str"])
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, name := range []string{".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists"} {
+		if b := s[name]; b != nil {
+			if err := d.AddSection(name, b); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	return d, x.unitHeaderLen(off), nil
 }
 
 // parseAranges reads .debug_aranges (DWARF 2-5, 32-bit format, 4-byte
@@ -153,30 +206,37 @@ func (x *dwarfIndex) cuFor(pc uint64) *cuInfo {
 	if cu, ok := x.cus[off]; ok {
 		return cu
 	}
-	start := off
-	if !entry {
-		start += x.unitHeaderLen(off)
+	var cu *cuInfo
+	if x.full != nil {
+		start := off
+		if !entry {
+			start += x.unitHeaderLen(off)
+		}
+		cu = x.loadCU(x.full, start)
+	} else if d, start, err := x.unitData(off); err != nil {
+		cu = &cuInfo{err: fmt.Errorf("reading DWARF unit at %#x: %w", off, err)}
+	} else {
+		cu = x.loadCU(d, start)
 	}
-	cu := x.loadCU(start)
 	x.cus[off] = cu
 	return cu
 }
 
-func (x *dwarfIndex) loadCU(off dwarf.Offset) (cu *cuInfo) {
-	cu = &cuInfo{entry: off}
+func (x *dwarfIndex) loadCU(d *dwarf.Data, off dwarf.Offset) (cu *cuInfo) {
+	cu = &cuInfo{d: d, entry: off}
 	defer func() {
 		if p := recover(); p != nil {
 			cu = &cuInfo{err: fmt.Errorf("reading DWARF unit at %#x: malformed: %v", off, p)}
 		}
 	}()
-	r := x.d.Reader()
+	r := d.Reader()
 	r.Seek(off)
 	e, err := r.Next()
 	if err != nil || e == nil || e.Tag != dwarf.TagCompileUnit {
 		cu.err = fmt.Errorf("reading DWARF unit at %#x: %v", off, err)
 		return cu
 	}
-	if lr, err := x.d.LineReader(e); err == nil && lr != nil {
+	if lr, err := d.LineReader(e); err == nil && lr != nil {
 		cu.files = lr.Files()
 		var le dwarf.LineEntry
 		for lr.Next(&le) == nil {
@@ -186,7 +246,7 @@ func (x *dwarfIndex) loadCU(off dwarf.Offset) (cu *cuInfo) {
 			}
 			cu.rows = append(cu.rows, lineRow{Addr: le.Address, File: name, Line: le.Line, IsStmt: le.IsStmt, End: le.EndSequence})
 		}
-		sort.SliceStable(cu.rows, func(i, j int) bool { return cu.rows[i].Addr < cu.rows[j].Addr })
+		slices.SortStableFunc(cu.rows, func(a, b lineRow) int { return cmp.Compare(a.Addr, b.Addr) })
 	}
 	if !e.Children {
 		return cu
@@ -203,10 +263,10 @@ func (x *dwarfIndex) loadCU(off dwarf.Offset) (cu *cuInfo) {
 			continue
 		}
 		if e.Tag == dwarf.TagSubprogram || e.Tag == dwarf.TagInlinedSubroutine {
-			rs, _ := x.d.Ranges(e)
+			rs, _ := d.Ranges(e)
 			if len(rs) > 0 {
 				s := scope{Ranges: rs, Depth: depth, Inline: e.Tag == dwarf.TagInlinedSubroutine}
-				s.Name = x.entryName(e, names, 0)
+				s.Name = entryName(d, e, names, 0)
 				if s.Inline {
 					if fi, ok := e.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(cu.files) && cu.files[fi] != nil {
 						s.CallFile = cu.files[fi].Name
@@ -240,7 +300,7 @@ func (x *dwarfIndex) unitHeaderLen(off dwarf.Offset) dwarf.Offset {
 
 // entryName resolves the name of a subprogram through
 // DW_AT_abstract_origin and DW_AT_specification.
-func (x *dwarfIndex) entryName(e *dwarf.Entry, cache map[dwarf.Offset]string, hops int) string {
+func entryName(d *dwarf.Data, e *dwarf.Entry, cache map[dwarf.Offset]string, hops int) string {
 	if n, ok := e.Val(dwarf.AttrName).(string); ok {
 		return n
 	}
@@ -255,13 +315,13 @@ func (x *dwarfIndex) entryName(e *dwarf.Entry, cache map[dwarf.Offset]string, ho
 		if n, ok := cache[ref]; ok {
 			return n
 		}
-		r := x.d.Reader()
+		r := d.Reader()
 		r.Seek(ref)
 		o, err := r.Next()
 		if err != nil || o == nil {
 			continue
 		}
-		n := x.entryName(o, cache, hops+1)
+		n := entryName(d, o, cache, hops+1)
 		cache[ref] = n
 		return n
 	}
@@ -297,7 +357,7 @@ func (cu *cuInfo) scopesAt(pc uint64) []scope {
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Depth < out[j].Depth })
+	slices.SortStableFunc(out, func(a, b scope) int { return cmp.Compare(a.Depth, b.Depth) })
 	// Keep only the chain from the innermost subprogram down.
 	start := 0
 	for i, s := range out {

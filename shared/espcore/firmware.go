@@ -2,15 +2,17 @@ package espcore
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -125,40 +127,78 @@ func openFirmwareBytes(raw []byte) (fw *Firmware, err error) {
 	for _, s := range ef.Sections {
 		fw.sections = append(fw.sections, fwSection{Name: s.Name, Addr: uint32(s.Addr), Size: uint32(s.Size), Flags: uint32(s.Flags), Type: s.Type})
 	}
-	syms, err := ef.Symbols()
-	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
-		return nil, fmt.Errorf("reading firmware symbol table: %w", err)
-	}
-	for _, s := range syms {
-		typ := elf.ST_TYPE(s.Info)
-		if s.Name == "" || typ == elf.STT_SECTION || typ == elf.STT_FILE || s.Section == elf.SHN_UNDEF || int(s.Section) >= len(ef.Sections) {
-			continue
-		}
-		if strings.HasPrefix(s.Name, "$") || strings.HasPrefix(s.Name, ".L") {
-			continue
-		}
-		sec := ef.Sections[s.Section]
-		if sec.Flags&elf.SHF_ALLOC == 0 {
-			continue
-		}
-		sym := symbol{Addr: uint32(s.Value), Size: uint32(s.Size), Name: s.Name,
-			Global: elf.ST_BIND(s.Info) != elf.STB_LOCAL, Sect: int(s.Section)}
-		fw.syms = append(fw.syms, sym)
-		if typ == elf.STT_FUNC {
-			fw.funcs = append(fw.funcs, sym)
-		}
+	if err := fw.readSymbols(); err != nil {
+		return nil, err
 	}
 	byAddr := func(v []symbol) {
-		sort.SliceStable(v, func(i, j int) bool {
-			if v[i].Addr != v[j].Addr {
-				return v[i].Addr < v[j].Addr
+		slices.SortStableFunc(v, func(a, b symbol) int {
+			if c := cmp.Compare(a.Addr, b.Addr); c != 0 {
+				return c
 			}
-			return v[i].Global && !v[j].Global
+			if a.Global != b.Global {
+				if a.Global {
+					return -1
+				}
+				return 1
+			}
+			return 0
 		})
 	}
 	byAddr(fw.syms)
 	byAddr(fw.funcs)
 	return fw, nil
+}
+
+// readSymbols reads .symtab directly: debug/elf decodes each entry by
+// reflection, which costs more than the rest of opening a large ELF.
+func (f *Firmware) readSymbols() error {
+	var symtab *elf.Section
+	for _, s := range f.ef.Sections {
+		if s.Type == elf.SHT_SYMTAB {
+			symtab = s
+			break
+		}
+	}
+	if symtab == nil {
+		return nil // a stripped ELF: frames get no names
+	}
+	_, data := f.section(symtab.Name)
+	if data == nil || int(symtab.Link) >= len(f.ef.Sections) {
+		return fmt.Errorf("reading firmware symbol table: section %s is unreadable", symtab.Name)
+	}
+	strs := f.ef.Sections[symtab.Link]
+	if strs.Type != elf.SHT_STRTAB || strs.Offset+strs.Size > uint64(len(f.raw)) {
+		return fmt.Errorf("reading firmware symbol table: string table %d is unreadable", symtab.Link)
+	}
+	str := f.raw[strs.Offset : strs.Offset+strs.Size]
+	le := binary.LittleEndian
+	for p := 16; p+16 <= len(data); p += 16 { // entry 0 is the null symbol
+		nameOff := le.Uint32(data[p:])
+		value := le.Uint32(data[p+4:])
+		size := le.Uint32(data[p+8:])
+		info := data[p+12]
+		shndx := int(le.Uint16(data[p+14:]))
+		typ := elf.SymType(info & 0xf)
+		if typ == elf.STT_SECTION || typ == elf.STT_FILE || shndx == 0 || shndx >= len(f.ef.Sections) || int(nameOff) >= len(str) {
+			continue
+		}
+		if f.ef.Sections[shndx].Flags&elf.SHF_ALLOC == 0 {
+			continue
+		}
+		name := str[nameOff:]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		if len(name) == 0 || name[0] == '$' || bytes.HasPrefix(name, []byte(".L")) {
+			continue
+		}
+		sym := symbol{Addr: value, Size: size, Name: string(name), Global: elf.SymBind(info>>4) != elf.STB_LOCAL, Sect: shndx}
+		f.syms = append(f.syms, sym)
+		if typ == elf.STT_FUNC {
+			f.funcs = append(f.funcs, sym)
+		}
+	}
+	return nil
 }
 
 // Close releases nothing today; it exists so callers can treat a Firmware

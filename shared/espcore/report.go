@@ -143,7 +143,16 @@ type MemoryRegion struct {
 type decoder struct {
 	im *image
 	fw *Firmware
+	// budget bounds the CFI rows evaluated while unwinding, so a dump
+	// crafted to make the stack scan try every word stays cheap.
+	budget int
 }
+
+// Limits on the work one Decode does for untrusted input.
+const (
+	unwindBudget = 20000
+	maxTasks     = 256
+)
 
 // Decode parses dump bytes (raw partition contents, base64 text, or a bare
 // ELF core file) and symbolizes them against fw. A dump whose app ELF
@@ -164,7 +173,7 @@ func Decode(dump []byte, fw *Firmware) (*Report, error) {
 	if im.AppSHA256 != "" && !strings.HasPrefix(fw.sha, im.AppSHA256) {
 		return nil, fmt.Errorf("decoding core dump: %w", &MismatchError{DumpSHA256: im.AppSHA256, FirmwareSHA256: fw.sha})
 	}
-	d := &decoder{im: im, fw: fw}
+	d := &decoder{im: im, fw: fw, budget: unwindBudget}
 	return d.report(), nil
 }
 
@@ -203,6 +212,14 @@ func (d *decoder) report() *Report {
 	}
 	if crashed < 0 && im.HaveCrashed {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("crashed task %#x has no registers in the dump", im.CrashedTCB))
+	}
+	if len(im.Tasks) > maxTasks {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("dump has %d tasks; only the first %d are decoded", len(im.Tasks), maxTasks))
+		if crashed >= maxTasks {
+			im.Tasks[0], im.Tasks[crashed] = im.Tasks[crashed], im.Tasks[0]
+			crashed = 0
+		}
+		im.Tasks = im.Tasks[:maxTasks]
 	}
 	for i, t := range im.Tasks {
 		task := d.task(t)

@@ -45,7 +45,7 @@ func (f *Firmware) tcbLayout() tcbLayout {
 			if cu == nil {
 				continue
 			}
-			if l, ok := idx.structTCB(cu.entry); ok {
+			if l, ok := structTCB(cu.d, cu.entry); ok {
 				f.tcb.layout, f.tcb.fromDW = l, true
 			}
 			return
@@ -64,13 +64,16 @@ func (f *Firmware) funcAddr(name string) (uint32, bool) {
 }
 
 // structTCB looks for tskTaskControlBlock among the types of the unit.
-func (x *dwarfIndex) structTCB(cuEntry dwarf.Offset) (l tcbLayout, ok bool) {
+func structTCB(d *dwarf.Data, cuEntry dwarf.Offset) (l tcbLayout, ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	r := x.d.Reader()
+	if d == nil {
+		return l, false
+	}
+	r := d.Reader()
 	r.Seek(cuEntry)
 	cu, err := r.Next()
 	if err != nil || cu == nil || !cu.Children {

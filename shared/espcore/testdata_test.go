@@ -1,6 +1,7 @@
 package espcore_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,15 +13,24 @@ import (
 // overrides the location; tests skip when the folder is absent.
 func realDumpsDir(t testing.TB) string {
 	t.Helper()
+	d, why := findRealDumps()
+	if d == "" {
+		t.Skipf("real dumps not available: %s", why)
+	}
+	return d
+}
+
+// findRealDumps returns the real dumps folder, or "" and the reason.
+func findRealDumps() (string, string) {
 	if d := os.Getenv("ESP_COREDUMP_TESTDATA"); d != "" {
 		if _, err := os.Stat(filepath.Join(d, "README.md")); err != nil {
-			t.Skipf("ESP_COREDUMP_TESTDATA=%s has no README.md: %v", d, err)
+			return "", fmt.Sprintf("ESP_COREDUMP_TESTDATA=%s has no README.md: %v", d, err)
 		}
-		return d
+		return d, ""
 	}
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Skipf("real dumps: cannot get working directory: %v", err)
+		return "", fmt.Sprintf("cannot get working directory: %v", err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -28,15 +38,15 @@ func realDumpsDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("real dumps: no go.mod above the package directory")
+			return "", "no go.mod above the package directory"
 		}
 		dir = parent
 	}
 	d := filepath.Join(dir, "..", "shared", "testdata", "esp-coredump")
 	if _, err := os.Stat(filepath.Join(d, "README.md")); err != nil {
-		t.Skipf("real dumps not found at ../shared/testdata/esp-coredump from the module root (set ESP_COREDUMP_TESTDATA): %v", err)
+		return "", fmt.Sprintf("not found at ../shared/testdata/esp-coredump from the module root (set ESP_COREDUMP_TESTDATA): %v", err)
 	}
-	return d
+	return d, ""
 }
 
 // realDump is one real dump with its firmware and expected report.

@@ -91,6 +91,10 @@ func (d *decoder) walkRISCV(st rvState, caller, scan bool) ([]rawFrame, bool) {
 		if caller {
 			look--
 		}
+		if d.budget <= 0 {
+			return out, false
+		}
+		d.budget--
 		row, raReg, ok := t.rowAt(look)
 		if !ok || row.CFAReg >= 32 || !st.known[row.CFAReg] || raReg >= 32 {
 			if !scan {
