@@ -36,6 +36,8 @@ type API struct {
 	Admins AdminAuth
 	// Admin serves the admin routes under /api/ when set.
 	Admin *admin.Service
+	// Retention serves POST /api/retention, for admins, when set.
+	Retention RetentionSweeper
 }
 
 // Handler returns the routes of the services set on a.
@@ -46,6 +48,9 @@ func (a *API) Handler() http.Handler {
 	}
 	if a.Admin != nil {
 		a.adminRoutes(mux)
+	}
+	if a.Retention != nil {
+		mux.Handle("POST /api/retention", a.endpoint("retention_request", a.adminOnly(a.retention)))
 	}
 	mux.Handle("/", a.endpoint("not_found", func(w http.ResponseWriter, r *http.Request, o *Outcome) error {
 		return crashdump.Errorf(crashdump.ENotFound, "no route for %s %s", r.Method, r.URL.Path)
