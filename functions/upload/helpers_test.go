@@ -1,0 +1,18 @@
+package main
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+)
+
+func httpPost(url string, body []byte) (int, error) {
+	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
