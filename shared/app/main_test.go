@@ -1,0 +1,9 @@
+package app_test
+
+import (
+	"testing"
+
+	"github.com/espfleet/crashdumps/shared/awstest"
+)
+
+func TestMain(m *testing.M) { awstest.Main(m) }
