@@ -306,7 +306,7 @@ func (d *decoder) symbolize(raw []rawFrame) []Frame {
 			cu = idx.cuFor(look)
 		}
 		if cu == nil {
-			f.ShowPC = f.ShowPC || true
+			f.ShowPC = true
 			out = append(out, f)
 			continue
 		}

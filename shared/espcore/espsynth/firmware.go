@@ -107,7 +107,11 @@ func Firmware(chip string) ([]byte, error) {
 		section{name: ".debug_abbrev", typ: 1, data: abbrev, align: 1},
 		section{name: ".debug_line", typ: 1, data: line, align: 1})
 	if !l.Xtensa {
-		secs = append(secs, section{name: ".debug_frame", typ: 1, data: debugFrame(l), align: 4})
+		// RISC-V firmware also gets .debug_aranges, so both ways of finding
+		// a compilation unit (aranges, or the units' own ranges) are used.
+		secs = append(secs,
+			section{name: ".debug_frame", typ: 1, data: debugFrame(l), align: 4},
+			section{name: ".debug_aranges", typ: 1, data: debugAranges(l), align: 8})
 	}
 	return writeELF(machine, 2, l.CodeAddr, secs, symbols(l)), nil
 }
@@ -290,6 +294,20 @@ func debugInfo(l Layout) (info, abbrev, line []byte) {
 	lt = append(lt, h.Bytes()...)
 	line = append(lt, prog.Bytes()...)
 	return info, abbrev, line
+}
+
+// debugAranges writes one address range set for the unit, led by a zero
+// pair as linkers leave for discarded code.
+func debugAranges(l Layout) []byte {
+	le := binary.LittleEndian
+	end := l.Functions[len(l.Functions)-1]
+	body := le.AppendUint16(nil, 2)
+	body = le.AppendUint32(body, 0) // unit offset in .debug_info
+	body = append(body, 4, 0, 0, 0, 0, 0)
+	for _, w := range []uint32{0, 0, l.CodeAddr, end.Addr + end.Size - l.CodeAddr, 0, 0} {
+		body = le.AppendUint32(body, w)
+	}
+	return append(le.AppendUint32(nil, uint32(len(body))), body...)
 }
 
 // debugFrame writes a CIE and one FDE per function: two bytes into the
