@@ -249,3 +249,44 @@ func TestFirmware_Concurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestInspect(t *testing.T) {
+	elf, _ := espsynth.Firmware("esp32s3")
+	tests := []struct {
+		name    string
+		format  espsynth.Format
+		wantSHA bool
+		wantFmt string
+	}{
+		{"OK/elf-2.1", espsynth.ELFCRC32V2_1, true, "elf 2.1"},
+		{"OK/elf-2.2", espsynth.ELFV2_2, true, "elf 2.2"},
+		{"OK/bin", espsynth.BinV2_1, false, "bin 0.3"},
+		{"OK/core", espsynth.ELFCore, true, "elf core"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, _ := espsynth.DumpFormat("esp32s3", elf, tt.format)
+			in, err := espcore.Inspect(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.Chip != "esp32s3" || in.Arch != espcore.ArchXtensa {
+				t.Errorf("chip, arch = %s, %s; want esp32s3, xtensa", in.Chip, in.Arch)
+			}
+			if got, want := in.DumpFormat, tt.wantFmt; got != want {
+				t.Errorf("DumpFormat = %q, want %q", got, want)
+			}
+			if got := in.AppELFSHA256 != ""; got != tt.wantSHA {
+				t.Errorf("AppELFSHA256 = %q, want present %v", in.AppELFSHA256, tt.wantSHA)
+			}
+			if got, want := in.Tasks, 2; got != want {
+				t.Errorf("Tasks = %d, want %d", got, want)
+			}
+		})
+	}
+	t.Run("ErrNotCoreDump", func(t *testing.T) {
+		if _, err := espcore.Inspect([]byte("not a dump")); !errors.Is(err, espcore.ErrNotCoreDump) {
+			t.Errorf("error = %v, want ErrNotCoreDump", err)
+		}
+	})
+}
