@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/espfleet/crashdumps/shared/awsconf"
+	"github.com/espfleet/crashdumps/shared/config"
+	"github.com/espfleet/crashdumps/shared/dynamo"
+	"github.com/espfleet/crashdumps/shared/parse"
+	"github.com/espfleet/crashdumps/shared/parse/builtin"
+	"github.com/espfleet/crashdumps/shared/s3store"
+	"github.com/espfleet/crashdumps/shared/sidecar"
+	"github.com/espfleet/crashdumps/shared/sqsqueue"
+)
+
+// SQSHandler is the handler of a Lambda fed by an SQS event source with
+// ReportBatchItemFailures.
+type SQSHandler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
+
+// Parse builds the parse function's SQS handler. The sidecar parses when
+// PARSE_SIDECAR_URL is set, the built-in decoder otherwise.
+func Parse(ctx context.Context, env Env) (SQSHandler, error) {
+	cfg, err := config.LoadParse(env.Lookup)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := env.aws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logger, metrics := env.telemetry(cfg.LogLevel)
+	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options())
+	objects := &s3store.Objects{Client: s3c, Bucket: cfg.Bucket}
+	var parser parse.Parser
+	if cfg.SidecarURL != "" {
+		parser = &sidecar.Parser{
+			Client: &sidecar.Client{
+				BaseURL:  cfg.SidecarURL,
+				HTTP:     &http.Client{},
+				Attempts: cfg.SidecarAttempts,
+				Timeout:  cfg.SidecarTimeout,
+			},
+			Objects: objects,
+		}
+	} else {
+		parser = &builtin.Parser{Dumps: objects}
+	}
+	svc := &parse.Service{
+		Store:   &dynamo.Store{Client: dynamodb.NewFromConfig(awsCfg), Table: cfg.Table},
+		Objects: objects,
+		Firmware: &parse.Firmware{
+			Archives: &s3store.Archives{Client: s3c, Bucket: cfg.FirmwareBucket},
+			ZIPKey:   cfg.FirmwareZIPKey,
+			ELFName:  cfg.FirmwareELFName,
+			Cache:    &parse.ELFCache{Dir: cfg.ELFCacheDir, MaxBytes: cfg.ELFCacheBytes},
+		},
+		Parser:  parser,
+		Queue:   &sqsqueue.Queue{Client: sqs.NewFromConfig(awsCfg), URL: cfg.QueueURL},
+		Logger:  logger,
+		Metrics: metrics,
+		Lease:   cfg.Lease,
+	}
+	h := &parse.Handler{
+		Service:        svc,
+		DumpBucket:     cfg.Bucket,
+		FirmwareBucket: cfg.FirmwareBucket,
+		Workers:        cfg.Workers,
+	}
+	return h.Handle, nil
+}
