@@ -195,12 +195,12 @@ func (s *Service) fleetQuery(req FleetRequest) (fleetQuery, error) {
 	q.fingerprint = fingerprint("fleet", string(q.filter.Status), q.filter.Chip,
 		q.filter.FirmwareVersion, q.filter.Model, stamp(req.Since, q.since),
 		stamp(req.Until, q.until), strconv.Itoa(q.limit))
-	if s.RetentionDays > 0 {
-		q.since = maxTime(q.since, now.AddDate(0, 0, -s.RetentionDays-1))
-	}
 	if q.until.Sub(q.since) > MaxFleetDays*24*time.Hour {
 		return q, crashdump.Errorf(crashdump.EInvalid,
 			"since and until may be at most %d days apart", MaxFleetDays)
+	}
+	if s.RetentionDays > 0 {
+		q.since = maxTime(q.since, now.AddDate(0, 0, -s.RetentionDays-1))
 	}
 	return q, nil
 }
