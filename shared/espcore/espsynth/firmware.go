@@ -106,12 +106,19 @@ func Firmware(chip string) ([]byte, error) {
 		section{name: ".debug_info", typ: 1, data: info, align: 1},
 		section{name: ".debug_abbrev", typ: 1, data: abbrev, align: 1},
 		section{name: ".debug_line", typ: 1, data: line, align: 1})
-	if !l.Xtensa {
+	switch {
+	case l.Xtensa:
+	case chip == "esp32c2" || chip == "esp32c3":
 		// RISC-V firmware also gets .debug_aranges, so both ways of finding
 		// a compilation unit (aranges, or the units' own ranges) are used.
 		secs = append(secs,
 			section{name: ".debug_frame", typ: 1, data: debugFrame(l), align: 4},
 			section{name: ".debug_aranges", typ: 1, data: debugAranges(l), align: 8})
+	default:
+		// The other RISC-V chips carry their CFI in .eh_frame, as ESP-IDF
+		// builds with CONFIG_ESP_SYSTEM_USE_EH_FRAME do.
+		addr := l.CodeAddr + 0x1000
+		secs = append(secs, section{name: ".eh_frame", typ: 1, flags: 2, addr: addr, data: ehFrame(l, addr), align: 4})
 	}
 	return writeELF(machine, 2, l.CodeAddr, secs, symbols(l)), nil
 }
@@ -333,6 +340,31 @@ func debugFrame(l Layout) []byte {
 		b = append(b, ins...)
 	}
 	return b
+}
+
+// ehFrame writes the CFI of debugFrame in .eh_frame form: a "zR" CIE and
+// FDEs with pc-relative 4-byte start addresses, for a section at addr.
+func ehFrame(l Layout, addr uint32) []byte {
+	le := binary.LittleEndian
+	cie := []byte{0, 0, 0, 0, 1, 'z', 'R', 0, 1, 0x7c, 1, 1, 0x1b, 0x0c, 2, 0}
+	for len(cie)%4 != 0 {
+		cie = append(cie, 0)
+	}
+	b := le.AppendUint32(nil, uint32(len(cie)))
+	b = append(b, cie...)
+	for _, f := range l.Functions {
+		ins := []byte{0, 0x40 | 2, 0x0e, 16, 0x80 | 1, 1} // aug length 0, then the rules
+		for (12+len(ins))%4 != 0 {
+			ins = append(ins, 0)
+		}
+		start := len(b)
+		b = le.AppendUint32(b, uint32(12+len(ins)))
+		b = le.AppendUint32(b, uint32(start+4)) // back to the CIE at offset 0
+		b = le.AppendUint32(b, f.Addr-(addr+uint32(start+8)))
+		b = le.AppendUint32(b, f.Size)
+		b = append(b, ins...)
+	}
+	return le.AppendUint32(b, 0) // terminator
 }
 
 func uleb(v uint64) []byte {
