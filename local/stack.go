@@ -103,6 +103,15 @@ func (s *Stack) Start(ctx context.Context) error {
 				gw.Add(f.Name, r, HTTPFunction(invoke))
 			}
 		}
+		if build, ok := rawFunctions[f.Dir]; ok && len(f.Routes) > 0 {
+			h, err := build(ctx, env)
+			if err != nil {
+				return fmt.Errorf("starting %s: %w", f.Name, err)
+			}
+			for _, r := range f.Routes {
+				gw.Add(f.Name, r, rawHTTP(h))
+			}
+		}
 		if build, ok := queueFunctions[f.Dir]; ok && len(f.Queues) > 0 {
 			fn, err := build(ctx, env)
 			if err != nil {
