@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -227,66 +228,31 @@ func TestReport_Text(t *testing.T) {
 }
 
 func TestFirmware_Concurrent(t *testing.T) {
-	elf, fw := synthFirmware(t, "esp32c3")
-	dump, _ := espsynth.Dump("esp32c3", elf)
-	want, err := espcore.Decode(dump, fw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	errs := make(chan error, 8)
-	for i := 0; i < 8; i++ {
-		go func() {
-			r, err := espcore.Decode(dump, fw)
-			if err == nil && r.Signature != want.Signature {
-				err = errors.New("signature changed under concurrency")
-			}
-			errs <- err
-		}()
-	}
-	for i := 0; i < 8; i++ {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
-	}
-}
-
-func TestInspect(t *testing.T) {
-	elf, _ := espsynth.Firmware("esp32s3")
-	tests := []struct {
-		name    string
-		format  espsynth.Format
-		wantSHA bool
-		wantFmt string
-	}{
-		{"OK/elf-2.1", espsynth.ELFCRC32V2_1, true, "elf 2.1"},
-		{"OK/elf-2.2", espsynth.ELFV2_2, true, "elf 2.2"},
-		{"OK/bin", espsynth.BinV2_1, false, "bin 0.3"},
-		{"OK/core", espsynth.ELFCore, true, "elf core"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d, _ := espsynth.DumpFormat("esp32s3", elf, tt.format)
-			in, err := espcore.Inspect(d)
+	for _, chip := range []string{"esp32", "esp32c3", "esp32c6"} {
+		t.Run(chip, func(t *testing.T) {
+			elf, ref := synthFirmware(t, chip)
+			dump, _ := espsynth.Dump(chip, elf)
+			want, err := espcore.Decode(dump, ref)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if in.Chip != "esp32s3" || in.Arch != espcore.ArchXtensa {
-				t.Errorf("chip, arch = %s, %s; want esp32s3, xtensa", in.Chip, in.Arch)
+			// A fresh Firmware, so the lazy DWARF and CFI loading races too.
+			_, fw := synthFirmware(t, chip)
+			errs := make(chan error, 8)
+			for i := 0; i < 8; i++ {
+				go func() {
+					r, err := espcore.Decode(dump, fw)
+					if err == nil && r.Signature != want.Signature {
+						err = fmt.Errorf("signature %s under concurrency, want %s", r.Signature, want.Signature)
+					}
+					errs <- err
+				}()
 			}
-			if got, want := in.DumpFormat, tt.wantFmt; got != want {
-				t.Errorf("DumpFormat = %q, want %q", got, want)
-			}
-			if got := in.AppELFSHA256 != ""; got != tt.wantSHA {
-				t.Errorf("AppELFSHA256 = %q, want present %v", in.AppELFSHA256, tt.wantSHA)
-			}
-			if got, want := in.Tasks, 2; got != want {
-				t.Errorf("Tasks = %d, want %d", got, want)
+			for i := 0; i < 8; i++ {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
 			}
 		})
 	}
-	t.Run("ErrNotCoreDump", func(t *testing.T) {
-		if _, err := espcore.Inspect([]byte("not a dump")); !errors.Is(err, espcore.ErrNotCoreDump) {
-			t.Errorf("error = %v, want ErrNotCoreDump", err)
-		}
-	})
 }
