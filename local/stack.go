@@ -83,6 +83,9 @@ func (s *Stack) Start(ctx context.Context) error {
 		"CoredumpTable":        s.Resources.Table,
 		"ParseQueue":           s.Resources.QueueURL,
 		"ParseDeadLetterQueue": s.Resources.DLQURL,
+		// The admin API's cursor key is a NoEcho parameter without a
+		// default; CURSOR_SECRET in the environment overrides this one.
+		"CursorSecret": "local stack cursor key, not a secret",
 	})
 	if err != nil {
 		return err
