@@ -31,6 +31,11 @@ const (
 	// maxDaysAtOnce bounds how many days' partitions are queried at the
 	// same time while walking back.
 	maxDaysAtOnce = 8
+	// MaxDaysPerPage bounds how many days one page looks through. A
+	// page that reaches it before it is full ends there, shorter than
+	// the limit (even empty), with a cursor that resumes before the
+	// oldest day it looked at.
+	MaxDaysPerPage = 31
 )
 
 // ListRequest is a listing of one device's dumps, as the HTTP layer
@@ -126,16 +131,21 @@ func (s *Service) Fleet(ctx context.Context, req FleetRequest) (Page, error) {
 		return s.page(q.fingerprint, nil, q.limit), nil
 	}
 	var items []crashdump.Dump
+	var resume string
 	if q.filter.Model != "" && q.filter.FirmwareVersion != "" {
 		f := Filter{Status: q.filter.Status, Chip: q.filter.Chip}
 		items, err = s.Store.QueryFirmware(ctx, q.filter.Model, q.filter.FirmwareVersion, r, f, q.limit+1)
 	} else {
-		items, err = s.walkFleet(ctx, r, q.filter, q.limit+1)
+		items, resume, err = s.walkFleet(ctx, r, q.filter, q.limit+1)
 	}
 	if err != nil {
 		return Page{}, fmt.Errorf("listing the fleet's dumps: %w", err)
 	}
-	return s.page(q.fingerprint, items, q.limit), nil
+	p := s.page(q.fingerprint, items, q.limit)
+	if resume != "" && p.NextCursor == "" {
+		p.NextCursor = s.Cursors.Encode(q.fingerprint, resume)
+	}
+	return p, nil
 }
 
 // fleetQuery checks req and fills in the defaults of the window.
@@ -207,22 +217,32 @@ func (s *Service) fleetQuery(req FleetRequest) (fleetQuery, error) {
 
 // walkFleet collects up to want dumps in r that match f from the fleet
 // index, newest first. It queries the days from the newest down, a few
-// days at a time, the shards of each day in parallel, and merges.
-func (s *Service) walkFleet(ctx context.Context, r Range, f Filter, want int) ([]crashdump.Dump, error) {
-	newest := utcDay(crashdump.IDTime(r.Hi))
+// days at a time, the shards of each day in parallel, and merges. When it
+// stops at MaxDaysPerPage with days left to look at, resume is the bound
+// below which the next page goes on.
+func (s *Service) walkFleet(ctx context.Context, r Range, f Filter, want int) (out []crashdump.Dump, resume string, err error) {
+	top := crashdump.IDTime(r.Hi)
+	if strings.HasSuffix(r.Hi, boundarySuffix) {
+		// A bound made by MinID: every id below it is older.
+		top = top.Add(-time.Millisecond)
+	}
+	newest := utcDay(top)
 	oldest := utcDay(crashdump.IDTime(r.Lo))
 	var days []time.Time
 	for d := newest; !d.Before(oldest); d = d.AddDate(0, 0, -1) {
+		if len(days) == MaxDaysPerPage {
+			resume = crashdump.MinID(days[len(days)-1])
+			break
+		}
 		days = append(days, d)
 	}
-	var out []crashdump.Dump
 	for i, window := 0, 1; i < len(days) && len(out) < want; window = min(2*window, maxDaysAtOnce) {
 		batch := days[i:min(i+window, len(days))]
 		i += len(batch)
 		need := want - len(out)
 		found, err := s.queryDays(ctx, batch, r, f, need)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, day := range found {
 			out = append(out, day[:min(len(day), want-len(out))]...)
@@ -231,7 +251,10 @@ func (s *Service) walkFleet(ctx context.Context, r Range, f Filter, want int) ([
 			}
 		}
 	}
-	return out, nil
+	if len(out) == want {
+		resume = ""
+	}
+	return out, resume, nil
 }
 
 // queryDays queries every shard of each day at once, up to need dumps per
@@ -316,6 +339,9 @@ func stamp(given string, t time.Time) string {
 	}
 	return t.Format(time.RFC3339Nano)
 }
+
+// boundarySuffix ends the ids that MinID makes.
+const boundarySuffix = "0000000000000000"
 
 // fingerprint identifies a query for its cursors. Validated fields hold
 // no NUL bytes.

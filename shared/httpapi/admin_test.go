@@ -326,6 +326,34 @@ func TestAdmin_Fleet(t *testing.T) {
 	}
 }
 
+func TestAdmin_FleetLongWindow(t *testing.T) {
+	e := newAdminEnv(t)
+	e.svc.RetentionDays = 60
+	now := time.Now()
+	dumps := []crashdump.Dump{
+		newDump("abcd1234", now.Add(-time.Hour)),
+		newDump("abcd1234", now.Add(-45*24*time.Hour)),
+		newDump("other9", now.Add(-59*24*time.Hour)),
+	}
+	e.seed(t, dumps, false)
+
+	t.Run("OK", func(t *testing.T) {
+		ids, pages := e.pages(t, "/api/coredumps", url.Values{"limit": {"10"}})
+		sameIDs(t, ids, newestFirst(dumps, nil))
+		// 61 days of retention and 31 days per page at most.
+		if got, want := pages, 2; got != want {
+			t.Errorf("pages: got %d, want %d", got, want)
+		}
+	})
+	t.Run("OKFirmwareIndexInOnePage", func(t *testing.T) {
+		ids, pages := e.pages(t, "/api/coredumps", url.Values{"model": {"ps1"}, "firmware_version": {"1.4.2"}})
+		sameIDs(t, ids, newestFirst(dumps, nil))
+		if got, want := pages, 1; got != want {
+			t.Errorf("pages: got %d, want %d", got, want)
+		}
+	})
+}
+
 func TestAdmin_Get(t *testing.T) {
 	e := newAdminEnv(t)
 	now := time.Now()
