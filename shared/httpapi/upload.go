@@ -57,6 +57,13 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
+	if b, ok := r.Body.(interface{ Bytes() []byte }); ok {
+		// Lambda decoded the body once already: use it in place.
+		if int64(len(b.Bytes())) > limit {
+			return nil, tooLarge
+		}
+		return b.Bytes(), nil
+	}
 	if r.ContentLength >= 0 {
 		buf := make([]byte, r.ContentLength)
 		if _, err := io.ReadFull(r.Body, buf); err != nil {
