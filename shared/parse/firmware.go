@@ -12,6 +12,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/espfleet/crashdumps/shared/crashdump"
 )
@@ -148,6 +149,9 @@ type Firmware struct {
 	ZIPKey   *Template
 	ELFName  *Template
 	Cache    *ELFCache
+
+	mu       sync.Mutex
+	inflight map[string]*extraction
 }
 
 // Exists reports whether the ZIP of model and version is stored.
@@ -176,10 +180,47 @@ func (f *Firmware) Find(ctx context.Context, model, version string) (*ELF, error
 		elf.Path, elf.Size = p, size
 		return elf, nil
 	}
-	if err := f.extract(ctx, arch, elf); err != nil {
-		return nil, err
+	// Messages of one batch run at once; the first to miss the cache
+	// extracts, the others of the same build wait for it.
+	f.mu.Lock()
+	if f.inflight == nil {
+		f.inflight = map[string]*extraction{}
+	}
+	if x, ok := f.inflight[elf.CacheKey()]; ok {
+		f.mu.Unlock()
+		select {
+		case <-x.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if x.err != nil {
+			return nil, x.err
+		}
+		elf.Path, elf.Size = x.path, x.size
+		return elf, nil
+	}
+	x := &extraction{done: make(chan struct{})}
+	f.inflight[elf.CacheKey()] = x
+	f.mu.Unlock()
+
+	x.err = f.extract(ctx, arch, elf)
+	x.path, x.size = elf.Path, elf.Size
+	f.mu.Lock()
+	delete(f.inflight, elf.CacheKey())
+	f.mu.Unlock()
+	close(x.done)
+	if x.err != nil {
+		return nil, x.err
 	}
 	return elf, nil
+}
+
+// extraction is one ELF being extracted, which other callers may wait for.
+type extraction struct {
+	done chan struct{}
+	path string
+	size int64
+	err  error
 }
 
 // extract reads the ZIP's central directory through ranged reads, then

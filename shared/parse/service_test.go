@@ -289,6 +289,31 @@ func TestService_ParseDump(t *testing.T) {
 		}
 	})
 
+	t.Run("OKOneExtractionPerBatch", func(t *testing.T) {
+		p := &fakeParser{output: "report"}
+		e := newEnv(t, p)
+		e.handler.Workers = 4
+		e.putObject(t, zipKey, makeZIP(t,
+			zipFile{name: "filler.bin", data: randomBytes(200 << 10), stored: true},
+			zipFile{name: "ps1.elf", data: elfBytes},
+		))
+		var bodies []string
+		for range 4 {
+			bodies = append(bodies, dumpEvent(e, e.putDump(t, "esp32", model, version, []byte("dump"))))
+		}
+		wantNoFailures(t, e.deliver(t, bodies...))
+		batch := e.archives.Requests()
+
+		// One dump alone, with an empty cache, costs the same.
+		e.svc.Firmware.Cache = &parse.ELFCache{Dir: t.TempDir()}
+		d := e.putDump(t, "esp32", model, version, []byte("dump"))
+		wantNoFailures(t, e.deliver(t, dumpEvent(e, d)))
+		if alone := e.archives.Requests() - batch; batch != alone {
+			t.Errorf("got %d GETs for a batch of 4 dumps of one build, want %d as for one", batch, alone)
+		}
+		wantMetrics(t, e, parse.MetricParsed, parse.MetricParsed, parse.MetricParsed, parse.MetricParsed, parse.MetricParsed)
+	})
+
 	t.Run("OKNoParserLeavesPending", func(t *testing.T) {
 		e := newEnv(t, parse.NoParser{})
 		e.putFirmware(t)
