@@ -534,6 +534,7 @@ func TestAdmin_DeleteAll(t *testing.T) {
 		t.Fatalf("seeded items: got %d, want at least 2406", got)
 	}
 	e.batches.writeItems.Store(0)
+	e.batches.writeCalls.Store(0)
 	e.batches.deleteObjects.Store(0)
 	e.batches.deleteCalls.Store(0)
 
@@ -558,6 +559,11 @@ func TestAdmin_DeleteAll(t *testing.T) {
 	}
 	if got, max := e.batches.writeItems.Load(), int64(25); got > max || got == 0 {
 		t.Errorf("largest BatchWriteItem: got %d requests, want 1 to %d", got, max)
+	}
+	// 1,203 records and their markers in 97 batches, then the rate
+	// counter and the registry entry in one.
+	if got, want := e.batches.writeCalls.Load(), int64(98); got != want {
+		t.Errorf("BatchWriteItem calls: got %d, want %d", got, want)
 	}
 	// 1,203 dumps and 12 outputs: two DeleteObjects calls.
 	if got, max := e.batches.deleteObjects.Load(), int64(1000); got > max {
