@@ -11,7 +11,7 @@ import (
 	"github.com/espfleet/crashdumps/shared/lambdatest"
 )
 
-func TestMain(m *testing.M) { awstest.Main(m) }
+func TestMain(m *testing.M) { awstest.Main(m, lambdatest.Cleanup) }
 
 // TestBootstrap builds the deployed artifact and invokes it under the
 // Runtime Interface Emulator with a real HTTP API event.

@@ -27,8 +27,9 @@ import (
 var Server *emulator.Server
 
 // Main starts the emulator (unless AWS_ENDPOINT_URL names one), runs the
-// package's tests and stops it.
-func Main(m *testing.M) {
+// package's tests, stops it and runs the cleanups (such as
+// lambdatest.Cleanup) before the process exits.
+func Main(m *testing.M, cleanups ...func()) {
 	s, stop, err := emulator.Setup(context.Background())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "awstest:", err)
@@ -37,6 +38,9 @@ func Main(m *testing.M) {
 	Server = s
 	code := m.Run()
 	stop()
+	for _, c := range cleanups {
+		c()
+	}
 	os.Exit(code)
 }
 

@@ -39,7 +39,7 @@ func Build(t testing.TB, pkg string) string {
 	v, _ := builds.LoadOrStore(pkg, &build{})
 	b := v.(*build)
 	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "bootstrap")
+		dir, err := tempDir("bootstrap")
 		if err != nil {
 			b.err = err
 			return
@@ -124,6 +124,34 @@ func (r *RIE) Invoke(t testing.TB, event []byte) []byte {
 	return b
 }
 
+var temps struct {
+	mu   sync.Mutex
+	dirs []string
+}
+
+// tempDir makes a folder that outlives single tests, for binaries that
+// several tests share; Cleanup removes it.
+func tempDir(pattern string) (string, error) {
+	dir, err := os.MkdirTemp("", pattern)
+	if err == nil {
+		temps.mu.Lock()
+		temps.dirs = append(temps.dirs, dir)
+		temps.mu.Unlock()
+	}
+	return dir, err
+}
+
+// Cleanup removes the binaries built for the test process. Pass it to
+// awstest.Main.
+func Cleanup() {
+	temps.mu.Lock()
+	defer temps.mu.Unlock()
+	for _, d := range temps.dirs {
+		os.RemoveAll(d)
+	}
+	temps.dirs = nil
+}
+
 var rie struct {
 	once sync.Once
 	path string
@@ -134,7 +162,7 @@ var rie struct {
 func buildRIE(t testing.TB) string {
 	t.Helper()
 	rie.once.Do(func() {
-		dir, err := os.MkdirTemp("", "aws-lambda-rie")
+		dir, err := tempDir("aws-lambda-rie")
 		if err != nil {
 			rie.err = err
 			return
