@@ -187,6 +187,34 @@ func rangesFromUnits(d *dwarf.Data) []cuRange {
 	return out
 }
 
+// unitFor returns the DWARF data and first entry of the unit covering pc
+// without parsing its line table and scopes.
+func (x *dwarfIndex) unitFor(pc uint64) (*dwarf.Data, dwarf.Offset, bool) {
+	off, entry, ok := x.unitOffset(pc)
+	if !ok {
+		return nil, 0, false
+	}
+	if x.full != nil {
+		if !entry {
+			off += x.unitHeaderLen(off)
+		}
+		return x.full, off, true
+	}
+	d, start, err := x.unitData(off)
+	return d, start, err == nil
+}
+
+// unitOffset finds the unit covering pc through the range index.
+func (x *dwarfIndex) unitOffset(pc uint64) (dwarf.Offset, bool, bool) {
+	i := sort.Search(len(x.ranges), func(i int) bool { return x.ranges[i].Lo > pc }) - 1
+	for n := 0; i >= 0 && n < 64; i, n = i-1, n+1 {
+		if pc >= x.ranges[i].Lo && pc < x.ranges[i].Hi {
+			return x.ranges[i].CU, x.ranges[i].Entry, true
+		}
+	}
+	return 0, false, false
+}
+
 // cuFor returns the parsed compilation unit covering pc, or nil.
 func (x *dwarfIndex) cuFor(pc uint64) *cuInfo {
 	i := sort.Search(len(x.ranges), func(i int) bool { return x.ranges[i].Lo > pc }) - 1
@@ -279,7 +307,13 @@ func (x *dwarfIndex) loadCU(d *dwarf.Data, off dwarf.Offset) (cu *cuInfo) {
 			}
 		}
 		if e.Children {
-			depth++
+			switch e.Tag {
+			case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock:
+				depth++
+			default:
+				// Types, variables and parameters hold no code ranges.
+				r.SkipChildren()
+			}
 		}
 	}
 	return cu

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -27,7 +28,8 @@ const maxFirmwareSize = 256 << 20
 type Firmware struct {
 	raw     []byte
 	ef      *elf.File
-	sha     string
+	sha     string        // set before shaDone is closed
+	shaDone chan struct{} // closed once sha is computed
 	machine uint16
 
 	sections []fwSection
@@ -122,8 +124,14 @@ func openFirmwareBytes(raw []byte) (fw *Firmware, err error) {
 	default:
 		return nil, fmt.Errorf("parsing firmware ELF: machine %v is neither Xtensa nor RISC-V", ef.Machine)
 	}
-	sum := sha256.Sum256(raw)
-	fw = &Firmware{raw: raw, ef: ef, sha: hex.EncodeToString(sum[:]), machine: uint16(ef.Machine)}
+	fw = &Firmware{raw: raw, ef: ef, machine: uint16(ef.Machine), shaDone: make(chan struct{})}
+	// Hashing a large ELF costs as much as the rest of opening it; do it
+	// beside the symbol table and the first decode.
+	go func() {
+		sum := sha256.Sum256(raw)
+		fw.sha = hex.EncodeToString(sum[:])
+		close(fw.shaDone)
+	}()
 	for _, s := range ef.Sections {
 		fw.sections = append(fw.sections, fwSection{Name: s.Name, Addr: uint32(s.Addr), Size: uint32(s.Size), Flags: uint32(s.Flags), Type: s.Type})
 	}
@@ -131,7 +139,7 @@ func openFirmwareBytes(raw []byte) (fw *Firmware, err error) {
 		return nil, err
 	}
 	byAddr := func(v []symbol) {
-		slices.SortStableFunc(v, func(a, b symbol) int {
+		slices.SortFunc(v, func(a, b symbol) int {
 			if c := cmp.Compare(a.Addr, b.Addr); c != 0 {
 				return c
 			}
@@ -141,7 +149,7 @@ func openFirmwareBytes(raw []byte) (fw *Firmware, err error) {
 				}
 				return 1
 			}
-			return 0
+			return strings.Compare(a.Name, b.Name)
 		})
 	}
 	byAddr(fw.syms)
@@ -207,7 +215,10 @@ func (f *Firmware) Close() error { return nil }
 
 // SHA256 returns the hex SHA256 of the firmware ELF file, the value
 // ESP-IDF stores (as a prefix) in every ELF-format dump.
-func (f *Firmware) SHA256() string { return f.sha }
+func (f *Firmware) SHA256() string {
+	<-f.shaDone
+	return f.sha
+}
 
 // Arch returns the architecture of the firmware.
 func (f *Firmware) Arch() Arch {

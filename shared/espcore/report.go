@@ -168,10 +168,10 @@ func Decode(dump []byte, fw *Firmware) (*Report, error) {
 	}
 	if machineOf(im.Chip.Arch) != fw.machine {
 		return nil, fmt.Errorf("decoding core dump: %s dump against %s firmware: %w", im.Chip.Arch, fw.Arch(),
-			&MismatchError{DumpSHA256: im.AppSHA256, FirmwareSHA256: fw.sha})
+			&MismatchError{DumpSHA256: im.AppSHA256, FirmwareSHA256: fw.SHA256()})
 	}
-	if im.AppSHA256 != "" && !strings.HasPrefix(fw.sha, im.AppSHA256) {
-		return nil, fmt.Errorf("decoding core dump: %w", &MismatchError{DumpSHA256: im.AppSHA256, FirmwareSHA256: fw.sha})
+	if im.AppSHA256 != "" && !strings.HasPrefix(fw.SHA256(), im.AppSHA256) {
+		return nil, fmt.Errorf("decoding core dump: %w", &MismatchError{DumpSHA256: im.AppSHA256, FirmwareSHA256: fw.SHA256()})
 	}
 	d := &decoder{im: im, fw: fw, budget: unwindBudget}
 	return d.report(), nil
@@ -186,8 +186,8 @@ func (d *decoder) report() *Report {
 		DumpVersion:    Addr(im.Version),
 		Checksum:       im.Checksum,
 		AppELFSHA256:   im.AppSHA256,
-		FirmwareSHA256: fw.sha,
-		SHA256Match:    im.AppSHA256 != "" && strings.HasPrefix(fw.sha, im.AppSHA256),
+		FirmwareSHA256: fw.SHA256(),
+		SHA256Match:    im.AppSHA256 != "" && strings.HasPrefix(fw.SHA256(), im.AppSHA256),
 		CrashedTCB:     Addr(im.CrashedTCB),
 		InISR:          im.InISR,
 		ISRKnown:       im.HaveISR,

@@ -41,11 +41,11 @@ func (f *Firmware) tcbLayout() tcbLayout {
 			if !ok {
 				continue
 			}
-			cu := idx.cuFor(uint64(addr))
-			if cu == nil {
+			d, entry, ok := idx.unitFor(uint64(addr))
+			if !ok {
 				continue
 			}
-			if l, ok := structTCB(cu.d, cu.entry); ok {
+			if l, ok := structTCB(d, entry); ok {
 				f.tcb.layout, f.tcb.fromDW = l, true
 			}
 			return
