@@ -81,6 +81,7 @@ func gatewayError(w http.ResponseWriter, status int, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"message": msg})
 }
 
+// ServeHTTP answers one request as API Gateway would.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, params := g.match(r.Method, r.URL.Path)
 	if rt == nil {
