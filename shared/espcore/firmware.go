@@ -59,6 +59,7 @@ type symbol struct {
 	Size   uint32
 	Name   string
 	Global bool
+	Func   bool
 	Sect   int
 }
 
@@ -153,7 +154,11 @@ func openFirmwareBytes(raw []byte) (fw *Firmware, err error) {
 		})
 	}
 	byAddr(fw.syms)
-	byAddr(fw.funcs)
+	for _, s := range fw.syms {
+		if s.Func {
+			fw.funcs = append(fw.funcs, s)
+		}
+	}
 	return fw, nil
 }
 
@@ -200,11 +205,8 @@ func (f *Firmware) readSymbols() error {
 		if len(name) == 0 || name[0] == '$' || bytes.HasPrefix(name, []byte(".L")) {
 			continue
 		}
-		sym := symbol{Addr: value, Size: size, Name: string(name), Global: elf.SymBind(info>>4) != elf.STB_LOCAL, Sect: shndx}
-		f.syms = append(f.syms, sym)
-		if typ == elf.STT_FUNC {
-			f.funcs = append(f.funcs, sym)
-		}
+		f.syms = append(f.syms, symbol{Addr: value, Size: size, Name: string(name),
+			Global: elf.SymBind(info>>4) != elf.STB_LOCAL, Func: typ == elf.STT_FUNC, Sect: shndx})
 	}
 	return nil
 }
