@@ -199,6 +199,12 @@ func (f *Firmware) Find(ctx context.Context, model, version string) (*ELF, error
 		elf.Path, elf.Size = x.path, x.size
 		return elf, nil
 	}
+	// Look again: an extraction may have ended since the first look.
+	if p, size, ok := f.Cache.Lookup(elf.CacheKey()); ok {
+		f.mu.Unlock()
+		elf.Path, elf.Size = p, size
+		return elf, nil
+	}
 	x := &extraction{done: make(chan struct{})}
 	f.inflight[elf.CacheKey()] = x
 	f.mu.Unlock()
