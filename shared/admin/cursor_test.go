@@ -93,3 +93,14 @@ func FuzzCursors_Decode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkCursors_Decode(b *testing.B) {
+	c := newCursors(b, secret)
+	query := "fleet\x00PARSED\x00esp32c3\x00\x00\x00\x00\x0020"
+	cur := c.Encode(query, crashdump.NewID(time.Now()))
+	for b.Loop() {
+		if _, err := c.Decode(query, cur); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

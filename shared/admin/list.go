@@ -212,6 +212,11 @@ func (s *Service) fleetQuery(req FleetRequest) (fleetQuery, error) {
 	if s.RetentionDays > 0 {
 		q.since = maxTime(q.since, now.AddDate(0, 0, -s.RetentionDays-1))
 	}
+	// Nor is anything newer than now (give or take the clocks of other
+	// instances).
+	if latest := now.Add(time.Minute); q.until.After(latest) {
+		q.until = latest
+	}
 	return q, nil
 }
 

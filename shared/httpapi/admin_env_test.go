@@ -55,6 +55,8 @@ type adminEnv struct {
 	sqs     *sqs.Client
 	logs    *syncBuffer
 	batches *batchSizes
+	// requests counts every AWS request the clients send.
+	requests *atomic.Int64
 }
 
 // batchSizes records the largest batch of each kind the clients sent:
@@ -98,6 +100,7 @@ func newAdminEnv(t testing.TB) *adminEnv {
 	t.Helper()
 	e := &adminEnv{res: awstest.Resources(t), cfg: awstest.Config(t), logs: &syncBuffer{}, batches: &batchSizes{}}
 	e.batches.install(&e.cfg)
+	e.requests = awstest.CountRequests(&e.cfg)
 	e.db = dynamodb.NewFromConfig(e.cfg)
 	e.s3 = s3.NewFromConfig(e.cfg, awsconf.S3Options())
 	e.sqs = sqs.NewFromConfig(e.cfg)
