@@ -176,6 +176,24 @@ func TestDecode_Errors(t *testing.T) {
 	})
 }
 
+func TestOpenFirmwareBytes(t *testing.T) {
+	elf, viaReader := synthFirmware(t, "esp32c3")
+	fw, err := espcore.OpenFirmwareBytes(elf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fw.SHA256(), viaReader.SHA256(); got != want {
+		t.Errorf("SHA256 = %s, want %s", got, want)
+	}
+	dump, _ := espsynth.Dump("esp32c3", elf)
+	if _, err := espcore.Decode(dump, fw); err != nil {
+		t.Errorf("Decode: %v", err)
+	}
+	if _, err := espcore.OpenFirmwareBytes([]byte("\x7fELF not really")); err == nil {
+		t.Error("OpenFirmwareBytes(garbage) = nil error, want error")
+	}
+}
+
 func TestReport_JSON(t *testing.T) {
 	elf, fw := synthFirmware(t, "esp32")
 	dump, _ := espsynth.Dump("esp32", elf)

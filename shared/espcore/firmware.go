@@ -73,6 +73,16 @@ func OpenFirmware(r io.ReaderAt) (fw *Firmware, err error) {
 	return openFirmwareBytes(raw)
 }
 
+// OpenFirmwareBytes is OpenFirmware for an ELF already in memory. The
+// Firmware keeps and reads b in place, without copying it; b must not be
+// modified afterwards.
+func OpenFirmwareBytes(b []byte) (*Firmware, error) {
+	if len(b) > maxFirmwareSize {
+		return nil, fmt.Errorf("opening firmware ELF: %d bytes exceeds the %d-byte limit", len(b), maxFirmwareSize)
+	}
+	return openFirmwareBytes(b)
+}
+
 func readAll(r io.ReaderAt) ([]byte, error) {
 	var size int64 = -1
 	switch v := r.(type) {
