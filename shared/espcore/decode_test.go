@@ -232,6 +232,7 @@ func TestReport_Text(t *testing.T) {
 	text := r.Text()
 	for _, want := range []string{
 		"Crashed task handle: 0x3fc90400, name: 'main'",
+		"Crashed task is not in the interrupt context",
 		"Panic reason: abort() was called at PC",
 		"================== CURRENT THREAD REGISTERS ===================",
 		"pc             0x42000030\t0x42000030 <panic_abort+16>",

@@ -509,7 +509,11 @@ func parseNote(im *image, name string, typ uint32, desc []byte, base int64, mach
 			words[i] = le.Uint32(desc[4+4*i:])
 		}
 		if machine == emXtensa {
-			for i := 0; i+1 < len(words); i += 2 {
+			// xtensa_extra_info_t: exccause and excvaddr pairs, 16 more
+			// register pairs (zero when unused), then, in newer releases,
+			// the ISR flag.
+			const pairWords = 2 * (2 + 16)
+			for i := 0; i+1 < len(words) && i+1 < pairWords; i += 2 {
 				if words[i] == 0 && words[i+1] == 0 {
 					continue
 				}
@@ -521,13 +525,12 @@ func parseNote(im *image, name string, typ uint32, desc []byte, base int64, mach
 					im.ExcVAddr = words[i+1]
 				}
 			}
-			// TODO: the Xtensa EXTRA_INFO layout has no documented ISR
-			// flag in the dumps seen so far; report "not in ISR".
-			im.HaveISR = true
-		} else {
-			if len(words) > 0 {
-				im.InISR, im.HaveISR = words[0] != 0, true
+			if len(words) > pairWords {
+				im.InISR, im.HaveISR = words[pairWords] != 0, true
 			}
+		} else if len(words) > 0 {
+			// riscv_extra_info_t: the crashed TCB, then the ISR flag.
+			im.InISR, im.HaveISR = words[0] != 0, true
 		}
 	case typ == ntESPPanicDetails:
 		im.Panic = string(bytes.TrimRight(desc, "\x00"))

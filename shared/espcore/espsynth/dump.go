@@ -294,10 +294,16 @@ func elfCore(l Layout, tasks []*task, version uint32, appSHA string) []byte {
 	note(&info, "ESP_CORE_DUMP_INFO", 8266, ci)
 	extra := le.AppendUint32(nil, tasks[0].tcb)
 	if l.Xtensa {
-		for _, p := range [][2]uint32{{232, 29}, {238, 0}, {177, tasks[0].regs[0]}, {178, 0}, {194, 0}} {
+		// exccause, excvaddr, 16 register pairs (zero when unused), ISR flag.
+		pairs := [][2]uint32{{232, 29}, {238, 0}, {194, 0}, {195, 0}, {177, tasks[0].regs[0]}, {178, 0}, {179, 0}}
+		for len(pairs) < 18 {
+			pairs = append(pairs, [2]uint32{})
+		}
+		for _, p := range pairs {
 			extra = le.AppendUint32(extra, p[0])
 			extra = le.AppendUint32(extra, p[1])
 		}
+		extra = le.AppendUint32(extra, 0)
 	} else {
 		extra = le.AppendUint32(extra, 0)
 	}
