@@ -17,7 +17,8 @@ import (
 // .debug_aranges and parses that unit's line table and scopes on first
 // use, so decoding a dump touches only the units its addresses fall in.
 type dwarfIndex struct {
-	full     *dwarf.Data // set when units are read from one whole-file Data
+	full       *dwarf.Data // set when units are read from one whole-file Data
+	compressed bool        // debug sections are compressed: no raw location lists
 	sections map[string][]byte
 	info     []byte
 	ranges   []cuRange // sorted by Lo
@@ -36,7 +37,8 @@ type cuRange struct {
 
 // cuInfo is what one compilation unit knows about its addresses.
 type cuInfo struct {
-	d      *dwarf.Data
+	d       *dwarf.Data
+	base    uint64 // the unit's low_pc, base of its location lists
 	entry  dwarf.Offset // offset of the unit's first entry in d
 	rows   []lineRow    // sorted by address
 	files  []*dwarf.LineFile
@@ -60,6 +62,9 @@ type scope struct {
 	Inline   bool
 	CallFile string
 	CallLine int
+	// FrameBase is the subprogram's DW_AT_frame_base expression.
+	FrameBase []byte
+	Params    []param
 }
 
 func (f *Firmware) dwarfData() (*dwarfIndex, error) {
@@ -81,6 +86,7 @@ func (f *Firmware) dwarfData() (*dwarfIndex, error) {
 				}
 			}
 		}
+		idx.compressed = compressed
 		idx.info = idx.sections[".debug_info"]
 		if idx.info == nil && !compressed {
 			f.dwarfErr = errors.New("reading firmware DWARF: no .debug_info section")
@@ -276,24 +282,32 @@ func (x *dwarfIndex) loadCU(d *dwarf.Data, off dwarf.Offset) (cu *cuInfo) {
 		}
 		slices.SortStableFunc(cu.rows, func(a, b lineRow) int { return cmp.Compare(a.Addr, b.Addr) })
 	}
+	if lo, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+		cu.base = lo
+	}
 	if !e.Children {
 		return cu
 	}
-	depth := 1
+	// stack holds, per open entry with children, the index of its scope
+	// in cu.scopes (or -1), so parameters find the function they belong to.
+	stack := []int{-1}
 	names := map[dwarf.Offset]string{}
-	for depth > 0 {
+	types := map[dwarf.Offset]typeDesc{}
+	for len(stack) > 0 {
 		e, err := r.Next()
 		if err != nil || e == nil {
 			break
 		}
 		if e.Tag == 0 {
-			depth--
+			stack = stack[:len(stack)-1]
 			continue
 		}
-		if e.Tag == dwarf.TagSubprogram || e.Tag == dwarf.TagInlinedSubroutine {
+		idx := -1
+		switch e.Tag {
+		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
 			rs, _ := d.Ranges(e)
 			if len(rs) > 0 {
-				s := scope{Ranges: rs, Depth: depth, Inline: e.Tag == dwarf.TagInlinedSubroutine}
+				s := scope{Ranges: rs, Depth: len(stack), Inline: e.Tag == dwarf.TagInlinedSubroutine}
 				s.Name = entryName(d, e, names, 0)
 				if s.Inline {
 					if fi, ok := e.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(cu.files) && cu.files[fi] != nil {
@@ -302,14 +316,24 @@ func (x *dwarfIndex) loadCU(d *dwarf.Data, off dwarf.Offset) (cu *cuInfo) {
 					if ln, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
 						s.CallLine = int(ln)
 					}
+				} else if fb, ok := e.Val(dwarf.AttrFrameBase).([]byte); ok {
+					s.FrameBase = fb
 				}
 				cu.scopes = append(cu.scopes, s)
+				idx = len(cu.scopes) - 1
+			}
+		case dwarf.TagFormalParameter:
+			if p := stack[len(stack)-1]; p >= 0 {
+				cu.scopes[p].Params = append(cu.scopes[p].Params, readParam(d, e, names, types))
 			}
 		}
 		if e.Children {
 			switch e.Tag {
 			case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock:
-				depth++
+				if idx < 0 && e.Tag == dwarf.TagLexDwarfBlock {
+					idx = -1
+				}
+				stack = append(stack, idx)
 			default:
 				// Types, variables and parameters hold no code ranges.
 				r.SkipChildren()

@@ -114,6 +114,11 @@ type Frame struct {
 	// Scanned is set for frames found by scanning the stack, because the
 	// frame below had no call frame information.
 	Scanned bool `json:"scanned,omitempty"`
+	// Args are the function's arguments where the DWARF says where they
+	// live at this PC; HasArgs is false when the function's parameters
+	// are not known at all (no DWARF for it).
+	Args    []Arg `json:"args,omitempty"`
+	HasArgs bool  `json:"-"`
 	// ShowPC mirrors GDB: the PC is printed unless the frame starts a line.
 	ShowPC bool `json:"-"`
 }
@@ -326,10 +331,17 @@ func (d *decoder) symbolize(raw []rawFrame) []Frame {
 		if scopes[last].Name != "" {
 			f.Function = scopes[last].Name
 		}
+		fb := scopes[0].FrameBase
+		st := rf.State
+		if st == nil {
+			st = &frameState{}
+		}
+		f.Args, f.HasArgs = d.args(idx, cu, scopes[last], fb, look, st), true
 		out = append(out, f)
 		for k := last - 1; k >= 0; k-- {
 			g := Frame{PC: f.PC, Function: scopes[k].Name, File: scopes[k+1].CallFile, Line: scopes[k+1].CallLine,
-				Inlined: true, InFirmware: true}
+				Inlined: true, InFirmware: true, HasArgs: true}
+			g.Args = d.args(idx, cu, scopes[k], fb, look, st)
 			out = append(out, g)
 		}
 	}

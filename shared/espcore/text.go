@@ -132,7 +132,14 @@ func frameText(f Frame) string {
 		name = "??"
 	}
 	b.WriteString(name)
-	b.WriteString(" ()")
+	b.WriteString(" (")
+	for i, a := range f.Args {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.Name + "=" + a.Value)
+	}
+	b.WriteString(")")
 	if f.File != "" {
 		fmt.Fprintf(&b, " at %s:%d", f.File, f.Line)
 	}

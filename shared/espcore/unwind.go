@@ -15,6 +15,8 @@ type rawFrame struct {
 	// return address, because no call frame information covered the
 	// frame below it (code in ROM).
 	Scanned bool
+	// State holds the registers known in this frame, for arguments.
+	State *frameState
 }
 
 // unwind walks the stack of one task.
@@ -43,18 +45,56 @@ func (d *decoder) unwindXtensa(regs []uint32) []rawFrame {
 		return nil
 	}
 	pc, sp, next := regs[xtRegPC], regs[xtRegAR+1], regs[xtRegAR]
-	out := []rawFrame{{PC: pc}}
+	st := &frameState{Known: 0xffff}
+	copy(st.Regs[:16], regs[xtRegAR:xtRegAR+16])
+	out := []rawFrame{{PC: pc, State: st}}
 	for len(out) < maxFrames && next != 0 {
 		pc = xtensaPC(next)
-		out = append(out, rawFrame{PC: pc, Caller: true})
 		n, ok1 := d.im.read32(sp - 16)
 		s, ok2 := d.im.read32(sp - 12)
+		out = append(out, rawFrame{PC: pc, Caller: true, State: d.xtensaCallerState(st, next, sp)})
+		st = out[len(out)-1].State
 		if !ok1 || !ok2 || s <= sp {
 			break
 		}
 		next, sp = n, s
 	}
 	return out
+}
+
+// xtensaCallerState recovers the registers of the caller of a frame whose
+// state is callee, whose stack pointer is sp and whose a0 (the return
+// address, with the call's window increment in its top two bits) is ra.
+// With a window increment of n (call4, call8, call12) the caller's
+// a(4n)..a15 are the callee's a0 upwards; its a0-a3 are in the base save
+// area below the callee's stack pointer, and for call8 and call12 its
+// a4-a7 (a4-a11) in the extra save area below its own caller's stack
+// pointer's base save area.
+func (d *decoder) xtensaCallerState(callee *frameState, ra, sp uint32) *frameState {
+	st := &frameState{}
+	inc := int(ra >> 30)
+	for k := 0; k+4*inc < 16; k++ {
+		if v, ok := callee.reg(uint64(k)); ok && inc > 0 {
+			st.Regs[k+4*inc], st.Known = v, st.Known|1<<(k+4*inc)
+		}
+	}
+	for k := 0; k < 4; k++ {
+		if v, ok := d.im.read32(sp - 16 + 4*uint32(k)); ok {
+			st.Regs[k], st.Known = v, st.Known|1<<k
+		}
+	}
+	if inc >= 2 && st.Known&2 != 0 {
+		if callerSP, ok := d.im.read32(st.Regs[1] - 12); ok {
+			n := 4 * (inc - 1) // a4-a7 for call8, a4-a11 for call12
+			base := callerSP - 16 - 4*uint32(n)
+			for k := 0; k < n; k++ {
+				if v, ok := d.im.read32(base + 4*uint32(k)); ok {
+					st.Regs[4+k], st.Known = v, st.Known|1<<(4+k)
+				}
+			}
+		}
+	}
+	return st
 }
 
 // unwindRISCV unwinds with the firmware's call frame information. When a
@@ -79,6 +119,22 @@ type rvState struct {
 	known [32]bool
 }
 
+// rvCallerSaved are the RISC-V registers a callee may change without
+// saving them: ra, t0-t2, a0-a7, t3-t6.
+var rvCallerSaved = []int{1, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 28, 29, 30, 31}
+
+func (st *rvState) frameState() *frameState {
+	fs := &frameState{Regs: st.r}
+	for i := 1; i < 32; i++ {
+		if st.known[i] {
+			fs.Known |= 1 << i
+		}
+	}
+	fs.Regs[0] = 0 // x0 reads as zero; r[0] holds the pc
+	fs.Known |= 1
+	return fs
+}
+
 // walkRISCV unwinds from st. caller says whether st's pc is a return
 // address. It returns the frames and whether the walk ended cleanly, at a
 // frame whose return address is zero or undefined (a task's entry).
@@ -91,6 +147,8 @@ func (d *decoder) walkRISCV(st rvState, caller, scan bool) ([]rawFrame, bool) {
 		if caller {
 			look--
 		}
+		fs := st.frameState()
+		out[len(out)-1].State = fs
 		if d.budget <= 0 {
 			return out, false
 		}
@@ -104,7 +162,18 @@ func (d *decoder) walkRISCV(st rvState, caller, scan bool) ([]rawFrame, bool) {
 			return append(out, rest...), ok
 		}
 		cfa := uint32(int64(st.r[row.CFAReg]) + row.CFAOff)
+		fs.CFA, fs.HaveCFA = cfa, true
 		next := st
+		// Registers a call may clobber are unknown in the caller unless
+		// the CFI says where they were saved.
+		for _, reg := range rvCallerSaved {
+			next.known[reg] = false
+		}
+		if raReg < 32 && row.Rules[raReg].Kind == ruleSame {
+			// A leaf, or a function before its prologue: the return
+			// address is still in its register.
+			next.r[raReg], next.known[raReg] = st.r[raReg], st.known[raReg]
+		}
 		for reg := 1; reg < 32; reg++ {
 			ru := row.Rules[reg]
 			switch ru.Kind {
