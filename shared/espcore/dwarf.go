@@ -19,9 +19,9 @@ import (
 type dwarfIndex struct {
 	full       *dwarf.Data // set when units are read from one whole-file Data
 	compressed bool        // debug sections are compressed: no raw location lists
-	sections map[string][]byte
-	info     []byte
-	ranges   []cuRange // sorted by Lo
+	sections   map[string][]byte
+	info       []byte
+	ranges     []cuRange // sorted by Lo
 
 	mu  sync.Mutex
 	cus map[dwarf.Offset]*cuInfo
@@ -37,8 +37,8 @@ type cuRange struct {
 
 // cuInfo is what one compilation unit knows about its addresses.
 type cuInfo struct {
-	d       *dwarf.Data
-	base    uint64 // the unit's low_pc, base of its location lists
+	d      *dwarf.Data
+	base   uint64       // the unit's low_pc, base of its location lists
 	entry  dwarf.Offset // offset of the unit's first entry in d
 	rows   []lineRow    // sorted by address
 	files  []*dwarf.LineFile
