@@ -17,9 +17,7 @@ import (
 	"github.com/espfleet/crashdumps/shared/awstest"
 	"github.com/espfleet/crashdumps/shared/crashdump"
 	"github.com/espfleet/crashdumps/shared/dynamo"
-	"github.com/espfleet/crashdumps/shared/espcore/espsynth"
 	"github.com/espfleet/crashdumps/shared/parse"
-	"github.com/espfleet/crashdumps/shared/parse/builtin"
 )
 
 var readFile = os.ReadFile
@@ -413,57 +411,4 @@ func TestHandler_Handle(t *testing.T) {
 			wantMetrics(t, e, tc.metric)
 		})
 	}
-}
-
-func TestService_ParseDumpBuiltin(t *testing.T) {
-	for _, chip := range []string{"esp32", "esp32c3"} {
-		t.Run("OK"+chip, func(t *testing.T) {
-			elf, err := espsynth.Firmware(chip)
-			if err != nil {
-				t.Fatal(err)
-			}
-			dump, err := espsynth.Dump(chip, elf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e := newEnv(t, nil)
-			e.svc.Parser = &builtin.Parser{Dumps: e.objects}
-			e.putObject(t, zipKey, makeZIP(t, zipFile{name: "ps1.elf", data: elf}))
-			d := e.putDump(t, chip, model, version, dump)
-			wantNoFailures(t, e.deliver(t, dumpEvent(e, d)))
-			wantMetrics(t, e, parse.MetricParsed)
-			got := e.get(t, d)
-			if got.ParseStatus != crashdump.StatusParsed || got.Parser != "builtin" {
-				t.Fatalf("got %s by %q (%s), want PARSED by builtin", got.ParseStatus, got.Parser, got.ParseError)
-			}
-			if got.Signature == "" || got.TopFrame == "" {
-				t.Errorf("got signature %q top frame %q, want both", got.Signature, got.TopFrame)
-			}
-			if want := espsynth.PanicReason(chip); !strings.Contains(got.Output, want) {
-				t.Errorf("got output without the panic reason %q:\n%s", want, got.Output)
-			}
-		})
-	}
-	t.Run("ErrDumpOfOtherFirmware", func(t *testing.T) {
-		elf, _ := espsynth.Firmware("esp32")
-		other, _ := espsynth.Firmware("esp32c3")
-		dump, _ := espsynth.Dump("esp32c3", other)
-		e := newEnv(t, nil)
-		e.svc.Parser = &builtin.Parser{Dumps: e.objects}
-		e.putObject(t, zipKey, makeZIP(t, zipFile{name: "ps1.elf", data: elf}))
-		d := e.putDump(t, "esp32", model, version, dump)
-		wantNoFailures(t, e.deliver(t, dumpEvent(e, d)))
-		wantMetrics(t, e, parse.MetricParseError)
-		if got := e.get(t, d); got.ParseStatus != crashdump.StatusError || !strings.HasPrefix(got.ParseError, "Unable to parse coredump: ") {
-			t.Errorf("got %s %q, want ERROR", got.ParseStatus, got.ParseError)
-		}
-	})
-	t.Run("ErrNotAnELF", func(t *testing.T) {
-		e := newEnv(t, nil)
-		e.svc.Parser = &builtin.Parser{Dumps: e.objects}
-		e.putFirmware(t)
-		d := e.putDump(t, "esp32", model, version, []byte("dump"))
-		wantNoFailures(t, e.deliver(t, dumpEvent(e, d)))
-		wantMetrics(t, e, parse.MetricFirmwareInvalid)
-	})
 }
