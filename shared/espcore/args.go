@@ -336,10 +336,10 @@ func (d *decoder) args(idx *dwarfIndex, cu *cuInfo, sc scope, frameBase []byte, 
 		if expr := idx.locExpr(cu, p, pc); expr != nil {
 			switch kind, v := evalLoc(expr, frameBase, st, 0); kind {
 			case locReg, locValue:
-				a.Value = d.formatValue(p.Type, uint64(v), true)
+				a.Value = d.formatValue(p.Type, uint64(v))
 			case locMem:
 				if val, ok := d.readValue(v, p.Type.Size); ok {
-					a.Value = d.formatValue(p.Type, val, true)
+					a.Value = d.formatValue(p.Type, val)
 				} else {
 					a.Value = fmt.Sprintf("<error: Cannot access memory at address 0x%x>", v)
 				}
@@ -384,7 +384,7 @@ func (d *decoder) readValue(addr uint32, size int64) (uint64, bool) {
 }
 
 // formatValue prints a value the way GDB prints arguments.
-func (d *decoder) formatValue(t typeDesc, v uint64, _ bool) string {
+func (d *decoder) formatValue(t typeDesc, v uint64) string {
 	switch t.Kind {
 	case "charptr", "funcptr", "ptr":
 		// GDB names the symbol a pointer points into (when it lies in a

@@ -330,9 +330,6 @@ func (x *dwarfIndex) loadCU(d *dwarf.Data, off dwarf.Offset) (cu *cuInfo) {
 		if e.Children {
 			switch e.Tag {
 			case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock:
-				if idx < 0 && e.Tag == dwarf.TagLexDwarfBlock {
-					idx = -1
-				}
 				stack = append(stack, idx)
 			default:
 				// Types, variables and parameters hold no code ranges.

@@ -39,6 +39,57 @@ type expFrame struct {
 	Function string
 	File     string
 	Line     int
+	Args     []string // "name=value", as printed
+}
+
+// splitArgs splits GDB's argument list, which starts after the "(" that
+// follows the function name, at top-level commas; strings may hold
+// parentheses and commas.
+func splitArgs(s string) []string {
+	var out []string
+	depth, start, inStr := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inStr:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '(' || c == '<':
+			depth++
+		case c == '>' && depth > 0:
+			depth--
+		case c == ')':
+			if depth == 0 {
+				if a := strings.TrimSpace(s[start:i]); a != "" {
+					out = append(out, a)
+				}
+				return out
+			}
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// normArg drops what GDB adds from call-site information ("x=x@entry=1"
+// becomes "x=1") and folds its two ways of saying a value is gone.
+func normArg(a string) string {
+	name, val, _ := strings.Cut(a, "=")
+	if v, ok := strings.CutPrefix(val, name+"@entry="); ok {
+		val = v
+	}
+	if val == "<error reading variable: value has been optimized out>" {
+		val = "<optimized out>"
+	}
+	return name + "=" + val
 }
 
 func (f expFrame) String() string {
@@ -69,6 +120,11 @@ func parseFrame(s string) (expFrame, bool) {
 		}
 	}
 	f := expFrame{Function: m[3]}
+	if i := strings.Index(s, m[3]+" ("); i >= 0 {
+		for _, a := range splitArgs(s[i+len(m[3])+2:]) {
+			f.Args = append(f.Args, normArg(a))
+		}
+	}
 	if m[2] != "" {
 		v, _ := strconv.ParseUint(m[2], 16, 32)
 		f.PC, f.HasPC = uint32(v), true
@@ -182,17 +238,26 @@ func gotFrames(fs []espcore.Frame) []string {
 }
 
 // Fidelity sections, in the order of the table in docs/decoder.md.
-var sections = []string{"crashed task", "panic reason", "registers", "task table", "thread list", "memory regions", "backtraces"}
+var sections = []string{"crashed task", "panic reason", "registers", "task table", "thread list", "memory regions", "backtraces", "arguments"}
 
 // knownDiffs lists the sections in which the built-in report is known to
 // differ from esp-coredump's, with the reason. The test fails on any other
 // difference, and on a listed difference that has gone away.
+const entryValueDiff = "GDB recovers esp_system_abort's details from call-site information (DW_OP_entry_value); the decoder does not evaluate entry values and prints <optimized out>"
+
 var knownDiffs = map[string]map[string]string{
 	"esp32 bin": {
 		"registers": "the binary format carries only EXCCAUSE and EXCVADDR; esp-coredump prints epc1-7 and eps2-7 as 0, the decoder leaves them out",
 	},
+	"esp32c3 elf": {
+		"arguments": entryValueDiff,
+	},
+	"esp32c3 elf (bin build)": {
+		"arguments": entryValueDiff,
+	},
 	"esp32c6 elf": {
 		"backtraces": "GDB stops at the ROM frame 0x40018ebe even with the ROM ELF; the decoder scans past it and also reports app_main, main_task and vPortTaskWrapper",
+		"arguments":  entryValueDiff,
 	},
 }
 
@@ -252,6 +317,39 @@ func compareSection(section string, exp *expectedReport, r *espcore.Report, isCo
 		}
 		if strings.Join(got, "\n") != strings.Join(exp.Regions, "\n") {
 			return fmt.Sprintf("got %q, want %q", got, exp.Regions)
+		}
+	case "arguments":
+		var diffs []string
+		cmpArgs := func(name string, want []expFrame, got []espcore.Frame) {
+			var w, g [][]string
+			for _, f := range want {
+				if f.Function != "??" && !(f.File == "" && f.HasPC && !isCode(f.PC)) {
+					w = append(w, f.Args)
+				}
+			}
+			for _, f := range got {
+				if f.Function != "" && f.InFirmware {
+					var as []string
+					for _, a := range f.Args {
+						as = append(as, a.Name+"="+a.Value)
+					}
+					g = append(g, as)
+				}
+			}
+			for i := 0; i < len(w) && i < len(g); i++ {
+				if strings.Join(w[i], ", ") != strings.Join(g[i], ", ") {
+					diffs = append(diffs, fmt.Sprintf("%s frame %d: got (%s), want (%s)", name, i, strings.Join(g[i], ", "), strings.Join(w[i], ", ")))
+				}
+			}
+		}
+		cmpArgs("current thread", exp.Current, r.Backtrace)
+		for i, th := range exp.Threads {
+			if i < len(r.Tasks) {
+				cmpArgs(fmt.Sprintf("thread %d", i+1), th.Frames, r.Tasks[i].Backtrace)
+			}
+		}
+		if len(diffs) > 0 {
+			return strings.Join(diffs, "; ")
 		}
 	case "backtraces":
 		want := [][]string{expFrames(exp.Current, isCode)}
