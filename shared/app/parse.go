@@ -19,6 +19,12 @@ import (
 	"github.com/espfleet/crashdumps/shared/sqsqueue"
 )
 
+// The S3 adapter is what both parsers read through.
+var (
+	_ sidecar.Objects = (*s3store.Objects)(nil)
+	_ builtin.Dumps   = (*s3store.Objects)(nil)
+)
+
 // SQSHandler is the handler of a Lambda fed by an SQS event source with
 // ReportBatchItemFailures.
 type SQSHandler = func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
