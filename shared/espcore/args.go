@@ -224,7 +224,10 @@ const (
 // evalLoc evaluates the subset of DWARF expressions compilers use for
 // parameters: registers, register or frame-base relative memory, constants
 // and stack values. Anything else (entry values, pieces) is unknown.
-func evalLoc(expr, frameBase []byte, st *frameState, depth int) (kind int, v uint32) {
+//
+// entry, when not nil, gives the value a register had on entry to the
+// function (DW_OP_entry_value), from the caller's call site.
+func evalLoc(expr, frameBase []byte, st *frameState, depth int, entry func(reg uint64) (uint32, bool)) (kind int, v uint32) {
 	r := &cfiReader{b: expr}
 	var stack []uint32
 	push := func(x uint32) { stack = append(stack, x) }
@@ -258,11 +261,35 @@ func evalLoc(expr, frameBase []byte, st *frameState, depth int) (kind int, v uin
 			if depth > 0 || frameBase == nil {
 				return locNone, 0
 			}
-			k, fb := evalLoc(frameBase, nil, st, depth+1)
+			k, fb := evalLoc(frameBase, nil, st, depth+1, nil)
 			if k != locMem && k != locValue {
 				return locNone, 0
 			}
 			push(uint32(int64(fb) + off))
+		case op == 0xa3 || op == 0xf3: // DW_OP_entry_value, DW_OP_GNU_entry_value
+			n := r.uleb()
+			if entry == nil || r.err != nil || n > uint64(len(expr)-r.p) {
+				return locNone, 0
+			}
+			reg, ok := singleReg(expr[r.p : r.p+int(n)])
+			r.p += int(n)
+			if !ok {
+				return locNone, 0
+			}
+			val, ok := entry(reg)
+			if !ok {
+				return locNone, 0
+			}
+			push(val)
+		case op == 0xa5 || op == 0xf5: // DW_OP_regval_type: a register's value
+			val, ok := st.reg(r.uleb())
+			r.uleb()
+			if !ok {
+				return locNone, 0
+			}
+			push(val)
+		case op == 0xa8 || op == 0xf7: // DW_OP_convert: 32-bit values stay as they are
+			r.uleb()
 		case op == 0x9c: // DW_OP_call_frame_cfa
 			if !st.HaveCFA {
 				return locNone, 0
@@ -326,7 +353,7 @@ type Arg struct {
 }
 
 // args evaluates the parameters of a scope for one frame.
-func (d *decoder) args(idx *dwarfIndex, cu *cuInfo, sc scope, frameBase []byte, pc uint64, st *frameState) []Arg {
+func (d *decoder) args(idx *dwarfIndex, cu *cuInfo, sc scope, frameBase []byte, pc uint64, st *frameState, entry func(uint64) (uint32, bool)) []Arg {
 	var out []Arg
 	for _, p := range sc.Params {
 		if p.Name == "" {
@@ -334,7 +361,7 @@ func (d *decoder) args(idx *dwarfIndex, cu *cuInfo, sc scope, frameBase []byte, 
 		}
 		a := Arg{Name: p.Name, Value: "<optimized out>"}
 		if expr := idx.locExpr(cu, p, pc); expr != nil {
-			switch kind, v := evalLoc(expr, frameBase, st, 0); kind {
+			switch kind, v := evalLoc(expr, frameBase, st, 0, entry); kind {
 			case locReg, locValue:
 				a.Value = d.formatValue(p.Type, uint64(v))
 			case locMem:
@@ -457,4 +484,39 @@ func (d *decoder) readString(addr uint32, max int) (string, bool) {
 		b = append(b, c)
 	}
 	return string(b) + "...", true
+}
+
+// entryValue finds the value register reg had when the function of frame
+// i was entered, from the call site at the return address in frame i+1:
+// the caller's DWARF says how to compute the argument it passed there.
+func (d *decoder) entryValue(idx *dwarfIndex, raw []rawFrame, i int, reg uint64) (uint32, bool) {
+	if i+1 >= len(raw) || raw[i+1].State == nil {
+		return 0, false
+	}
+	caller := raw[i+1]
+	cu := idx.cuFor(uint64(caller.PC) - 1)
+	if cu == nil {
+		return 0, false
+	}
+	for _, cs := range cu.calls {
+		if cs.Return != uint64(caller.PC) {
+			continue
+		}
+		for _, p := range cs.Params {
+			if p.Reg != reg {
+				continue
+			}
+			var fb []byte
+			if sc := cu.scopesAt(uint64(caller.PC) - 1); len(sc) > 0 {
+				fb = sc[0].FrameBase
+			}
+			// A call value is computed, not a location: whatever is on top
+			// of the stack is the value.
+			if k, v := evalLoc(p.Value, fb, caller.State, 0, nil); k != locNone {
+				return v, true
+			}
+			return 0, false
+		}
+	}
+	return 0, false
 }

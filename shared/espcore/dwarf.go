@@ -36,7 +36,49 @@ type cuRange struct {
 }
 
 // cuInfo is what one compilation unit knows about its addresses.
+// GNU names of the DWARF 5 call site entries, which GCC emits before
+// DWARF 5.
+const (
+	tagGNUCallSite          dwarf.Tag  = 0x4109
+	tagGNUCallSiteParameter dwarf.Tag  = 0x410a
+	attrGNUCallSiteValue    dwarf.Attr = 0x2111
+	// callSiteMark and below mark call sites on the entry stack of
+	// loadCU: callSiteMark-i is call site i.
+	callSiteMark = -10
+)
+
+// callSite is a call instruction the compiler described, with the values
+// of the argument registers at the call, in the caller's terms.
+type callSite struct {
+	Return uint64 // the return address
+	Params []callParam
+}
+
+type callParam struct {
+	Reg   uint64
+	Value []byte // DWARF expression computing the value in the caller's frame
+}
+
+// singleReg returns N for an expression that is just DW_OP_regN.
+func singleReg(expr []byte) (uint64, bool) {
+	switch {
+	case len(expr) == 1 && expr[0] >= 0x50 && expr[0] <= 0x6f:
+		return uint64(expr[0] - 0x50), true
+	case len(expr) >= 2 && expr[0] == 0x90: // DW_OP_regx
+		r := &cfiReader{b: expr, p: 1}
+		n := r.uleb()
+		return n, r.err == nil && r.p == len(expr)
+	case len(expr) >= 3 && (expr[0] == 0xa5 || expr[0] == 0xf5): // DW_OP_regval_type, GNU form
+		r := &cfiReader{b: expr, p: 1}
+		n := r.uleb()
+		r.uleb()
+		return n, r.err == nil && r.p == len(expr)
+	}
+	return 0, false
+}
+
 type cuInfo struct {
+	calls  []callSite
 	d      *dwarf.Data
 	base   uint64       // the unit's low_pc, base of its location lists
 	entry  dwarf.Offset // offset of the unit's first entry in d
@@ -326,10 +368,31 @@ func (x *dwarfIndex) loadCU(d *dwarf.Data, off dwarf.Offset) (cu *cuInfo) {
 			if p := stack[len(stack)-1]; p >= 0 {
 				cu.scopes[p].Params = append(cu.scopes[p].Params, readParam(d, e, names, types))
 			}
+		case dwarf.TagCallSite, tagGNUCallSite:
+			ret, ok := e.Val(dwarf.AttrCallReturnPC).(uint64)
+			if !ok {
+				ret, ok = e.Val(dwarf.AttrLowpc).(uint64)
+			}
+			if ok {
+				cu.calls = append(cu.calls, callSite{Return: ret})
+				idx = callSiteMark - len(cu.calls) + 1
+			}
+		case dwarf.TagCallSiteParameter, tagGNUCallSiteParameter:
+			if c := stack[len(stack)-1]; c <= callSiteMark {
+				loc, _ := e.Val(dwarf.AttrLocation).([]byte)
+				val, ok := e.Val(dwarf.AttrCallValue).([]byte)
+				if !ok {
+					val, _ = e.Val(attrGNUCallSiteValue).([]byte)
+				}
+				if reg, ok := singleReg(loc); ok && val != nil {
+					cs := &cu.calls[callSiteMark-c]
+					cs.Params = append(cs.Params, callParam{Reg: reg, Value: val})
+				}
+			}
 		}
 		if e.Children {
 			switch e.Tag {
-			case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock:
+			case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine, dwarf.TagLexDwarfBlock, dwarf.TagCallSite, tagGNUCallSite:
 				stack = append(stack, idx)
 			default:
 				// Types, variables and parameters hold no code ranges.

@@ -243,21 +243,12 @@ var sections = []string{"crashed task", "panic reason", "registers", "task table
 // knownDiffs lists the sections in which the built-in report is known to
 // differ from esp-coredump's, with the reason. The test fails on any other
 // difference, and on a listed difference that has gone away.
-const entryValueDiff = "GDB recovers esp_system_abort's details from call-site information (DW_OP_entry_value); the decoder does not evaluate entry values and prints <optimized out>"
-
 var knownDiffs = map[string]map[string]string{
 	"esp32 bin": {
 		"registers": "the binary format carries only EXCCAUSE and EXCVADDR; esp-coredump prints epc1-7 and eps2-7 as 0, the decoder leaves them out",
 	},
-	"esp32c3 elf": {
-		"arguments": entryValueDiff,
-	},
-	"esp32c3 elf (bin build)": {
-		"arguments": entryValueDiff,
-	},
 	"esp32c6 elf": {
 		"backtraces": "GDB stops at the ROM frame 0x40018ebe even with the ROM ELF; the decoder scans past it and also reports app_main, main_task and vPortTaskWrapper",
-		"arguments":  entryValueDiff,
 	},
 }
 

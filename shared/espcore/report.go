@@ -297,7 +297,7 @@ func (d *decoder) task(t dumpTask) Task {
 func (d *decoder) symbolize(raw []rawFrame) []Frame {
 	var out []Frame
 	idx, _ := d.fw.dwarfData()
-	for _, rf := range raw {
+	for i, rf := range raw {
 		look := uint64(rf.PC)
 		if rf.Caller {
 			look--
@@ -336,12 +336,13 @@ func (d *decoder) symbolize(raw []rawFrame) []Frame {
 		if st == nil {
 			st = &frameState{}
 		}
-		f.Args, f.HasArgs = d.args(idx, cu, scopes[last], fb, look, st), true
+		entry := func(reg uint64) (uint32, bool) { return d.entryValue(idx, raw, i, reg) }
+		f.Args, f.HasArgs = d.args(idx, cu, scopes[last], fb, look, st, entry), true
 		out = append(out, f)
 		for k := last - 1; k >= 0; k-- {
 			g := Frame{PC: f.PC, Function: scopes[k].Name, File: scopes[k+1].CallFile, Line: scopes[k+1].CallLine,
 				Inlined: true, InFirmware: true, HasArgs: true}
-			g.Args = d.args(idx, cu, scopes[k], fb, look, st)
+			g.Args = d.args(idx, cu, scopes[k], fb, look, st, nil)
 			out = append(out, g)
 		}
 	}
