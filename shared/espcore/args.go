@@ -66,55 +66,114 @@ func readParam(d *dwarf.Data, e *dwarf.Entry, names map[dwarf.Offset]string, typ
 	if off, ok := typeOf.Val(dwarf.AttrType).(dwarf.Offset); ok {
 		if t, ok := types[off]; ok {
 			p.Type = t
-		} else if ty, err := d.Type(off); err == nil {
-			p.Type = describeType(ty)
+		} else {
+			p.Type = classifyType(d, off)
 			types[off] = p.Type
 		}
 	}
 	return p
 }
 
-func stripType(t dwarf.Type) dwarf.Type {
-	for i := 0; i < 16; i++ {
-		switch v := t.(type) {
-		case *dwarf.TypedefType:
-			t = v.Type
-		case *dwarf.QualType:
-			t = v.Type
-		default:
-			return t
-		}
+// entryAt reads the entry at off.
+func entryAt(d *dwarf.Data, off dwarf.Offset) (*dwarf.Entry, *dwarf.Reader) {
+	r := d.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return nil, nil
 	}
-	return t
+	return e, r
 }
 
-func describeType(t dwarf.Type) typeDesc {
-	t = stripType(t)
-	switch v := t.(type) {
-	case *dwarf.PtrType:
-		switch e := stripType(v.Type).(type) {
-		case *dwarf.CharType, *dwarf.UcharType:
-			if e.Size() == 1 {
+// skipQualifiers follows typedefs and qualifiers to the type they name.
+func skipQualifiers(d *dwarf.Data, off dwarf.Offset) (*dwarf.Entry, *dwarf.Reader) {
+	for i := 0; i < 16; i++ {
+		e, r := entryAt(d, off)
+		if e == nil {
+			return nil, nil
+		}
+		switch e.Tag {
+		case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagRestrictType, dwarf.TagAtomicType:
+			next, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+			if !ok {
+				return e, r // a qualified void
+			}
+			off = next
+		default:
+			return e, r
+		}
+	}
+	return nil, nil
+}
+
+// DW_ATE_* base type encodings.
+const (
+	ateBoolean      = 0x02
+	ateSigned       = 0x05
+	ateSignedChar   = 0x06
+	ateUnsigned     = 0x07
+	ateUnsignedChar = 0x08
+)
+
+// classifyType reads just enough of a type to print a value of it,
+// without building Go's whole type graph (which pulls in every structure
+// a pointer leads to).
+func classifyType(d *dwarf.Data, off dwarf.Offset) typeDesc {
+	e, r := skipQualifiers(d, off)
+	if e == nil {
+		return typeDesc{}
+	}
+	size, _ := e.Val(dwarf.AttrByteSize).(int64)
+	switch e.Tag {
+	case dwarf.TagPointerType:
+		pointee, ok := e.Val(dwarf.AttrType).(dwarf.Offset)
+		if !ok {
+			return typeDesc{Kind: "ptr", Size: 4}
+		}
+		pe, _ := skipQualifiers(d, pointee)
+		switch {
+		case pe == nil:
+		case pe.Tag == dwarf.TagSubroutineType:
+			return typeDesc{Kind: "funcptr", Size: 4}
+		case pe.Tag == dwarf.TagBaseType:
+			enc, _ := pe.Val(dwarf.AttrEncoding).(int64)
+			psize, _ := pe.Val(dwarf.AttrByteSize).(int64)
+			if psize == 1 && (enc == ateSignedChar || enc == ateUnsignedChar) {
 				return typeDesc{Kind: "charptr", Size: 4}
 			}
-		case *dwarf.FuncType:
-			return typeDesc{Kind: "funcptr", Size: 4}
 		}
 		return typeDesc{Kind: "ptr", Size: 4}
-	case *dwarf.CharType, *dwarf.UcharType:
-		return typeDesc{Kind: "char", Size: t.Size()}
-	case *dwarf.IntType:
-		return typeDesc{Kind: "int", Size: v.Size()}
-	case *dwarf.UintType:
-		return typeDesc{Kind: "uint", Size: v.Size()}
-	case *dwarf.BoolType:
-		return typeDesc{Kind: "bool", Size: v.Size()}
-	case *dwarf.EnumType:
-		m := map[int64]string{}
-		for _, ev := range v.Val {
-			m[ev.Val] = ev.Name
+	case dwarf.TagBaseType:
+		enc, _ := e.Val(dwarf.AttrEncoding).(int64)
+		switch enc {
+		case ateSignedChar, ateUnsignedChar:
+			return typeDesc{Kind: "char", Size: size}
+		case ateSigned:
+			return typeDesc{Kind: "int", Size: size}
+		case ateUnsigned:
+			return typeDesc{Kind: "uint", Size: size}
+		case ateBoolean:
+			return typeDesc{Kind: "bool", Size: size}
 		}
-		return typeDesc{Kind: "enum", Size: v.Size(), Enum: m}
+	case dwarf.TagEnumerationType:
+		t := typeDesc{Kind: "enum", Size: size, Enum: map[int64]string{}}
+		if !e.Children {
+			return t
+		}
+		for i := 0; i < 4096; i++ {
+			c, err := r.Next()
+			if err != nil || c == nil || c.Tag == 0 {
+				break
+			}
+			name, _ := c.Val(dwarf.AttrName).(string)
+			switch v := c.Val(dwarf.AttrConstValue).(type) {
+			case int64:
+				t.Enum[v] = name
+			case uint64:
+				t.Enum[int64(v)] = name
+			}
+		}
+		return t
 	}
 	return typeDesc{}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -80,6 +81,9 @@ func TestDecode_Synthetic(t *testing.T) {
 					}
 					if got, want := r.Backtrace[3].Line, 42; got != want {
 						t.Errorf("sensor_read line = %d, want %d", got, want)
+					}
+					if got, want := r.Backtrace[0].Args, []espcore.Arg{{Name: "details", Value: "0x" + strconv.FormatUint(uint64(espsynth.DetailsAddr(chip)), 16) + " " + strconv.Quote(espsynth.PanicReason(chip))}}; !reflect.DeepEqual(got, want) {
+						t.Errorf("panic_abort args = %v, want %v", got, want)
 					}
 				}
 			})

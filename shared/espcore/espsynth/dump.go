@@ -44,6 +44,16 @@ func Dump(chip string, elf []byte) ([]byte, error) {
 	return DumpFormat(chip, elf, ELFCRC32V2_1)
 }
 
+// DetailsAddr returns where the synthetic dumps of a chip keep the panic
+// message that panic_abort's details argument points to.
+func DetailsAddr(chip string) uint32 {
+	l, err := LayoutOf(chip)
+	if err != nil {
+		return 0
+	}
+	return l.DataAddr + 0xc00 - 0x100
+}
+
 // PanicReason returns the panic reason the synthetic dumps of a chip carry.
 func PanicReason(chip string) string {
 	l, err := LayoutOf(chip)
@@ -189,6 +199,9 @@ func buildTasks(l Layout) []*task {
 	main.stack = make([]byte, main.stackHi-main.stackLo)
 	sp0 := main.stackLo + 0x80
 	pc := fns[0].Addr + 16
+	// The panic message panic_abort got, in the crashed task's stack.
+	details := main.stackHi - 0x100
+	copy(main.stack[details-main.stackLo:], PanicReason(l.Chip))
 	if l.Xtensa {
 		const frameLen = 32
 		for k := 0; k+1 < len(fns); k++ {
@@ -203,7 +216,7 @@ func buildTasks(l Layout) []*task {
 		regs := make([]uint32, 129)
 		regs[0], regs[1] = pc, 0x60820
 		regs[64], regs[65] = win(ret(1)), sp0
-		regs[66] = l.DataAddr
+		regs[66] = details
 		main.regs = regs
 		frame := []uint32{1, pc, 0x60820}
 		frame = append(frame, regs[64:80]...)
@@ -220,6 +233,7 @@ func buildTasks(l Layout) []*task {
 		}
 		regs := make([]uint32, 32)
 		regs[0], regs[1], regs[2], regs[3] = pc, ret(1), sp0, l.DataAddr+4
+		regs[10] = details
 		main.regs = regs
 		main.frame = regs
 	}

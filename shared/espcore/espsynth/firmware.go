@@ -238,10 +238,16 @@ func writeELF(machine uint16, etype uint16, entry uint32, secs []section, syms [
 // function, its abbreviations and its line table.
 func debugInfo(l Layout) (info, abbrev, line []byte) {
 	le := binary.LittleEndian
-	// Abbreviations: 1 compile_unit (children), 2 subprogram.
+	// Abbreviations: 1 compile_unit (children), 2 subprogram, 3
+	// subprogram with parameters, 4 formal_parameter, 5 base_type, 6
+	// pointer_type.
 	abbrev = []byte{
 		1, 0x11, 1, 0x03, 0x08, 0x10, 0x17, 0x11, 0x01, 0x12, 0x06, 0, 0,
 		2, 0x2e, 0, 0x03, 0x08, 0x11, 0x01, 0x12, 0x06, 0, 0,
+		3, 0x2e, 1, 0x03, 0x08, 0x11, 0x01, 0x12, 0x06, 0, 0,
+		4, 0x05, 0, 0x03, 0x08, 0x49, 0x13, 0x02, 0x18, 0, 0,
+		5, 0x24, 0, 0x03, 0x08, 0x3e, 0x0b, 0x0b, 0x0b, 0, 0,
+		6, 0x0f, 0, 0x0b, 0x0b, 0x49, 0x13, 0, 0,
 		0,
 	}
 	end := l.Functions[len(l.Functions)-1]
@@ -251,11 +257,37 @@ func debugInfo(l Layout) (info, abbrev, line []byte) {
 	d.Write(le.AppendUint32(nil, 0)) // stmt_list
 	d.Write(le.AppendUint32(nil, l.CodeAddr))
 	d.Write(le.AppendUint32(nil, end.Addr+end.Size-l.CodeAddr))
-	for _, f := range l.Functions {
-		d.WriteByte(2)
+	// char and char *, for panic_abort's details; offsets are from the
+	// unit header, which is 11 bytes long.
+	charOff := uint32(11 + d.Len())
+	d.WriteByte(5)
+	d.WriteString("char\x00")
+	d.Write([]byte{0x08, 1}) // DW_ATE_unsigned_char, 1 byte
+	ptrOff := uint32(11 + d.Len())
+	d.Write([]byte{6, 4})
+	d.Write(le.AppendUint32(nil, charOff))
+	for i, f := range l.Functions {
+		if i == 0 {
+			d.WriteByte(3)
+		} else {
+			d.WriteByte(2)
+		}
 		d.WriteString(f.Name + "\x00")
 		d.Write(le.AppendUint32(nil, f.Addr))
 		d.Write(le.AppendUint32(nil, f.Size))
+		if i == 0 {
+			// details lives in the first argument register: a0 (x10) on
+			// RISC-V, a2 on Xtensa's windowed ABI.
+			reg := byte(0x50 + 10)
+			if l.Xtensa {
+				reg = 0x50 + 2
+			}
+			d.WriteByte(4)
+			d.WriteString("details\x00")
+			d.Write(le.AppendUint32(nil, ptrOff))
+			d.Write([]byte{1, reg})
+			d.WriteByte(0)
+		}
 	}
 	d.WriteByte(0)
 	hdr := le.AppendUint32(nil, uint32(7+d.Len()))
