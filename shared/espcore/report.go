@@ -214,6 +214,11 @@ func (d *decoder) report() *Report {
 	}
 	if crashed < 0 && len(im.Tasks) > 0 && (!im.HaveCrashed || im.CrashedTCB == currTaskMarker) {
 		crashed = 0
+		if im.CrashedTCB == currTaskMarker {
+			// ESP-IDF leaves the marker when the crashed task's TCB was
+			// broken and skipped; GDB then shows the first task.
+			r.Warnings = append(r.Warnings, "the crashed task was skipped by the device (corrupted TCB); registers and backtrace are the first task's")
+		}
 	}
 	if crashed < 0 && im.HaveCrashed {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("crashed task %#x has no registers in the dump", im.CrashedTCB))
