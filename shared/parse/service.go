@@ -24,6 +24,7 @@ const (
 	MetricFirmwareMissing    = "firmware_missing"    // WAITING_FOR_FIRMWARE
 	MetricUnexpectedError    = "unexpected_error"    // batch item failure, the queue retries
 	MetricNotFound           = "not_found"           // no item yet, the queue retries
+	MetricDeleted            = "deleted"             // neither item nor object: dropped
 	MetricSkipped            = "skipped"             // duplicate delivery or dump already done
 	MetricLeaseLost          = "lease_lost"          // another delivery took the dump over
 	MetricDecoderUnavailable = "decoder_unavailable" // left PENDING
@@ -72,8 +73,9 @@ type Store interface {
 	WakeWaiting(ctx context.Context, deviceKey, id string) error
 }
 
-// Objects stores long outputs.
+// Objects stores long outputs and tells whether a dump's bytes exist.
 type Objects interface {
+	Exists(ctx context.Context, key string) (bool, error)
 	PutText(ctx context.Context, key, text string) error
 	Delete(ctx context.Context, keys ...string) error
 }
@@ -179,8 +181,17 @@ func (s *Service) ParseDump(ctx context.Context, deviceKey, id string) error {
 	d, err := s.Store.ClaimParse(ctx, deviceKey, id, start, lease)
 	switch {
 	case errors.Is(err, crashdump.ErrNotFound):
+		// The bytes are written after the record, and a removal deletes
+		// the record first: with bytes, the record is still to come;
+		// without, the dump is gone and no delivery will find it.
+		ok, xerr := s.Objects.Exists(ctx, crashdump.ObjectKey(deviceKey, id))
+		if xerr == nil && !ok {
+			s.record(ctx, MetricDeleted, start, nil)
+			log.InfoContext(ctx, "dump deleted; request dropped")
+			return nil
+		}
 		s.record(ctx, MetricNotFound, start, nil)
-		log.WarnContext(ctx, "dump not found; will retry")
+		log.WarnContext(ctx, "dump record not found; will retry")
 		return fmt.Errorf("claiming %s: %w", id, err)
 	case errors.Is(err, crashdump.ErrConflict):
 		s.record(ctx, MetricSkipped, start, nil)

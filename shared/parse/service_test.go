@@ -111,6 +111,9 @@ func TestService_ParseDump(t *testing.T) {
 		e := newEnv(t, p)
 		e.putFirmware(t)
 		d := e.newDump("esp32", model, version, []byte("dump"))
+		if err := e.objects.PutDump(context.Background(), d, []byte("dump")); err != nil {
+			t.Fatal(err)
+		}
 		// The event overtakes the record: the queue must deliver it again.
 		failed := e.deliver(t, dumpEvent(e, d))
 		if !slices.Equal(failed, []string{"m0"}) {
@@ -122,6 +125,14 @@ func TestService_ParseDump(t *testing.T) {
 		}
 		wantNoFailures(t, e.deliver(t, dumpEvent(e, d)))
 		wantMetrics(t, e, parse.MetricParsed)
+	})
+
+	t.Run("OKDeletedDumpDropped", func(t *testing.T) {
+		e := newEnv(t, &fakeParser{output: "report"})
+		d := e.newDump("esp32", model, version, []byte("dump"))
+		// Neither record nor bytes: removed before its event was read.
+		wantNoFailures(t, e.deliver(t, dumpEvent(e, d), reparse(d)))
+		wantMetrics(t, e, parse.MetricDeleted, parse.MetricDeleted)
 	})
 
 	t.Run("OKLeaseExpiresMidParse", func(t *testing.T) {
