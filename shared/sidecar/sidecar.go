@@ -101,9 +101,10 @@ func (c *Client) Parse(ctx context.Context, req Request) (string, int, error) {
 		"core": {req.CoreURL}, "elf": {req.ELFURL}, "chip": {req.Chip},
 	}.Encode()
 	var last *Error
+	var wait time.Duration // a 429's Retry-After
 	for n := 1; n <= attempts; n++ {
 		if n > 1 {
-			d := c.backoff(n - 1)
+			d := max(c.backoff(n-1), wait)
 			if !c.timeLeft(ctx, d+MinAttemptTime) {
 				break
 			}
@@ -118,6 +119,10 @@ func (c *Client) Parse(ctx context.Context, req Request) (string, int, error) {
 			return out, n, nil
 		}
 		last = &Error{Attempts: n, Status: status, Err: err, Retryable: retryable(status, err)}
+		var se *statusError
+		if errors.As(err, &se) {
+			wait = se.retryAfter
+		}
 		if !last.Retryable || ctx.Err() != nil {
 			break
 		}
@@ -177,8 +182,9 @@ var errMalformed = errors.New("malformed answer")
 
 // statusError is a non-200 answer.
 type statusError struct {
-	status int
-	body   string
+	status     int
+	body       string
+	retryAfter time.Duration
 }
 
 func (e *statusError) Error() string {
@@ -219,7 +225,11 @@ func (c *Client) attempt(ctx context.Context, u string) (string, int, error) {
 		return "", 0, fmt.Errorf("reading sidecar answer: %w", err) // no whole answer: retry
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", resp.StatusCode, &statusError{resp.StatusCode, snippet(body)}
+		se := &statusError{status: resp.StatusCode, body: snippet(body)}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			se.retryAfter = c.retryAfter(resp.Header.Get("Retry-After"))
+		}
+		return "", resp.StatusCode, se
 	}
 	if len(body) > maxResponse {
 		return "", resp.StatusCode, fmt.Errorf("sidecar answer over %d bytes: %w", maxResponse, errMalformed)
@@ -234,6 +244,19 @@ func (c *Client) attempt(ctx context.Context, u string) (string, int, error) {
 		return "", resp.StatusCode, fmt.Errorf("sidecar answer has no output: %w", errMalformed)
 	}
 	return *out.Output, resp.StatusCode, nil
+}
+
+// retryAfter reads a Retry-After header in seconds, capped at MaxDelay.
+func (c *Client) retryAfter(h string) time.Duration {
+	secs, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || secs <= 0 {
+		return 0
+	}
+	maxD := c.MaxDelay
+	if maxD <= 0 {
+		maxD = DefaultMaxDelay
+	}
+	return min(time.Duration(secs)*time.Second, maxD)
 }
 
 func snippet(b []byte) string {

@@ -50,6 +50,7 @@ const (
 	modeOK        = "ok"
 	mode500       = "500"
 	mode429       = "429"
+	mode429Wait   = "429-retry-after"
 	mode400       = "400"
 	modeSlow      = "slow"
 	modeMalformed = "malformed"
@@ -88,6 +89,9 @@ func (f *fakeSidecar) serve(w http.ResponseWriter, r *http.Request) {
 	case mode500:
 		http.Error(w, "esp-coredump crashed", http.StatusInternalServerError)
 	case mode429:
+		http.Error(w, "busy", http.StatusTooManyRequests)
+	case mode429Wait:
+		w.Header().Set("Retry-After", "7")
 		http.Error(w, "busy", http.StatusTooManyRequests)
 	case mode400:
 		http.Error(w, "chip is not supported", http.StatusBadRequest)
@@ -165,6 +169,8 @@ func TestClient_Parse(t *testing.T) {
 			delays: []time.Duration{75 * time.Millisecond}},
 		{name: "OK429ThenSuccess", modes: []string{mode429, mode429, modeOK}, want: "report for esp32", attempts: 3,
 			delays: []time.Duration{75 * time.Millisecond, 150 * time.Millisecond}},
+		{name: "OK429RetryAfter", modes: []string{mode429Wait, modeOK}, want: "report for esp32", attempts: 2,
+			delays: []time.Duration{7 * time.Second}},
 		{name: "ErrAlways500", modes: []string{mode500}, attempts: 3, retryable: true, wantStatus: 500,
 			delays: []time.Duration{75 * time.Millisecond, 150 * time.Millisecond}},
 		{name: "ErrSlowPastTimeout", modes: []string{modeSlow}, attempts: 3, retryable: true,
