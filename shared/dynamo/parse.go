@@ -111,6 +111,7 @@ func (s *Store) FinishParse(ctx context.Context, d *crashdump.Dump, lease time.T
 	} else {
 		put("parse_error", str(d.ParseError))
 		drop("output")
+		drop("output_key")
 		drop("crash_signature")
 		drop("top_frame")
 	}

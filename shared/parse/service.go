@@ -254,14 +254,17 @@ func (s *Service) fail(ctx context.Context, log *slog.Logger, d *crashdump.Dump,
 	var un *UnparseableError
 	switch {
 	case errors.As(err, &un):
+		oldKey := d.OutputKey
 		d.ParseStatus = crashdump.StatusError
 		d.ParseError = "Unable to parse coredump: " + un.Reason
 		d.Parser = s.Parser.Name()
+		d.Output, d.OutputKey, d.Signature, d.TopFrame = "", "", "", ""
 		d.ParsedAt = s.now()
 		d.DurationMS = d.ParsedAt.Sub(start).Milliseconds()
 		if err := s.Store.FinishParse(ctx, d, lease); err != nil {
 			return s.finishFailed(ctx, log, d, start, err)
 		}
+		s.deleteOutput(ctx, log, oldKey)
 		s.record(ctx, un.Metric, start, nil)
 		log.WarnContext(ctx, "dump not parsed", "reason", un.Reason, "status", un.Metric)
 		return nil
@@ -320,15 +323,24 @@ func (s *Service) finish(ctx context.Context, log *slog.Logger, d *crashdump.Dum
 	if err := s.Store.FinishParse(ctx, d, lease); err != nil {
 		return s.finishFailed(ctx, log, d, start, err)
 	}
-	if oldKey != "" && d.OutputKey == "" {
-		if err := s.Objects.Delete(ctx, oldKey); err != nil {
-			log.WarnContext(ctx, "deleting previous output failed", "output_key", oldKey, "error", err)
-		}
+	if d.OutputKey == "" {
+		s.deleteOutput(ctx, log, oldKey)
 	}
 	s.record(ctx, MetricParsed, start, map[string]float64{"ParserAttempts": float64(res.Attempts)})
 	log.InfoContext(ctx, "dump parsed", "parser", d.Parser, "duration_ms", d.DurationMS,
 		"output_bytes", len(res.Output), "crash_signature", d.Signature)
 	return nil
+}
+
+// deleteOutput removes the long output of an earlier parse that the item
+// no longer points to. A failure leaves an orphan for the retention sweep.
+func (s *Service) deleteOutput(ctx context.Context, log *slog.Logger, key string) {
+	if key == "" {
+		return
+	}
+	if err := s.Objects.Delete(ctx, key); err != nil {
+		log.WarnContext(ctx, "deleting previous output failed", "output_key", key, "error", err)
+	}
 }
 
 // FirmwareArrived queues again every dump that waits for the firmware of

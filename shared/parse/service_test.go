@@ -296,6 +296,23 @@ func TestService_ParseDump(t *testing.T) {
 		if string(b) != long {
 			t.Errorf("got %d bytes stored, want %d", len(b), len(long))
 		}
+
+		// A re-parse that ends in ERROR drops the old output, item and
+		// object.
+		if _, err := e.store.ResetToPending(context.Background(), d.DeviceKey, d.ID, time.Now(), false); err != nil {
+			t.Fatal(err)
+		}
+		e.svc.Parser = &fakeParser{err: parse.Unparseable(parse.MetricParseError, "bad dump")}
+		wantNoFailures(t, e.deliver(t, reparse(d)))
+		wantMetrics(t, e, parse.MetricParseError)
+		item = e.item(t, d)
+		if attr(item, "parse_status") != "ERROR" || attr(item, "output_key") != "" || attr(item, "crash_signature") != "" {
+			t.Errorf("got %s output_key %q signature %q, want ERROR and neither",
+				attr(item, "parse_status"), attr(item, "output_key"), attr(item, "crash_signature"))
+		}
+		if ok, _ := e.objects.Exists(context.Background(), wantKey); ok {
+			t.Errorf("got %s still stored, want it deleted", wantKey)
+		}
 	})
 
 	t.Run("OKOneExtractionPerBatch", func(t *testing.T) {
