@@ -2,6 +2,7 @@ package espcore_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/espfleet/crashdumps/shared/espcore"
 	"github.com/espfleet/crashdumps/shared/espcore/espsynth"
@@ -195,6 +197,44 @@ func TestOpenFirmwareBytes(t *testing.T) {
 	}
 	if _, err := espcore.OpenFirmwareBytes([]byte("\x7fELF not really")); err == nil {
 		t.Error("OpenFirmwareBytes(garbage) = nil error, want error")
+	}
+}
+
+func TestOpenFirmware_Errors(t *testing.T) {
+	elf, _ := espsynth.Firmware("esp32c3")
+	// brokenSymtab points .symtab at a section that is not a string
+	// table, so opening fails after the ELF header parsed.
+	brokenSymtab := func() []byte {
+		b := bytes.Clone(elf)
+		le := binary.LittleEndian
+		shoff, shnum := le.Uint32(b[32:]), le.Uint16(b[48:])
+		for i := uint32(0); i < uint32(shnum); i++ {
+			h := shoff + 40*i
+			if le.Uint32(b[h+4:]) == 2 { // SHT_SYMTAB
+				le.PutUint32(b[h+24:], 1)
+			}
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		elf  []byte
+		want string
+	}{
+		{"ErrEmpty", nil, "parsing firmware ELF"},
+		{"ErrNotELF", []byte("definitely not an ELF file, just text"), "parsing firmware ELF"},
+		{"ErrSymtabLink", brokenSymtab(), "string table 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fw, err := espcore.OpenFirmware(bytes.NewReader(tt.elf))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("OpenFirmware = %v, %v; want error containing %q", fw, err, tt.want)
+			}
+			// The firmware hash runs in a goroutine; give it time to
+			// finish so a failure there shows up in this test.
+			time.Sleep(20 * time.Millisecond)
+		})
 	}
 }
 

@@ -135,13 +135,16 @@ func openFirmwareBytes(raw []byte) (fw *Firmware, err error) {
 	default:
 		return nil, fmt.Errorf("parsing firmware ELF: machine %v is neither Xtensa nor RISC-V", ef.Machine)
 	}
-	fw = &Firmware{raw: raw, ef: ef, machine: uint16(ef.Machine), shaDone: make(chan struct{})}
+	// The goroutine gets its own variable: fw is a named result, which an
+	// error return below sets to nil.
+	f := &Firmware{raw: raw, ef: ef, machine: uint16(ef.Machine), shaDone: make(chan struct{})}
+	fw = f
 	// Hashing a large ELF costs as much as the rest of opening it; do it
 	// beside the symbol table and the first decode.
 	go func() {
 		sum := sha256.Sum256(raw)
-		fw.sha = hex.EncodeToString(sum[:])
-		close(fw.shaDone)
+		f.sha = hex.EncodeToString(sum[:])
+		close(f.shaDone)
 	}()
 	for _, s := range ef.Sections {
 		fw.sections = append(fw.sections, fwSection{Name: s.Name, Addr: uint32(s.Addr), Size: uint32(s.Size), Flags: uint32(s.Flags), Type: s.Type})
