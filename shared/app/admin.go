@@ -11,6 +11,7 @@ import (
 	"github.com/espfleet/crashdumps/shared/admin"
 	"github.com/espfleet/crashdumps/shared/awsconf"
 	"github.com/espfleet/crashdumps/shared/config"
+	"github.com/espfleet/crashdumps/shared/crashgroup"
 	"github.com/espfleet/crashdumps/shared/dynamo"
 	"github.com/espfleet/crashdumps/shared/httpapi"
 	"github.com/espfleet/crashdumps/shared/s3store"
@@ -32,16 +33,17 @@ func Admin(ctx context.Context, env Env) (http.Handler, error) {
 		return nil, err
 	}
 	logger, metrics := env.telemetry(cfg.LogLevel)
+	store := &dynamo.Store{
+		Client:        dynamodb.NewFromConfig(awsCfg),
+		Table:         cfg.Table,
+		RetentionDays: cfg.RetentionDays,
+	}
 	api := &httpapi.API{
 		Logger:  logger,
 		Metrics: metrics,
 		Admins:  httpapi.AdminAuth{Scope: cfg.Scope},
 		Admin: &admin.Service{
-			Store: &dynamo.Store{
-				Client:        dynamodb.NewFromConfig(awsCfg),
-				Table:         cfg.Table,
-				RetentionDays: cfg.RetentionDays,
-			},
+			Store: store,
 			Objects: &s3store.Objects{
 				Client: s3.NewFromConfig(awsCfg, awsconf.S3Options()),
 				Bucket: cfg.Bucket,
@@ -50,6 +52,7 @@ func Admin(ctx context.Context, env Env) (http.Handler, error) {
 			Cursors:       cursors,
 			RetentionDays: cfg.RetentionDays,
 		},
+		CrashGroups: &crashgroup.Service{Store: store, Cursors: cursors},
 	}
 	return api.Handler(), nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/espfleet/crashdumps/shared/awsconf"
 	"github.com/espfleet/crashdumps/shared/config"
+	"github.com/espfleet/crashdumps/shared/crashgroup"
 	"github.com/espfleet/crashdumps/shared/dynamo"
 	"github.com/espfleet/crashdumps/shared/parse"
 	"github.com/espfleet/crashdumps/shared/parse/builtin"
@@ -43,6 +44,7 @@ func Parse(ctx context.Context, env Env) (SQSHandler, error) {
 	logger, metrics := env.telemetry(cfg.LogLevel)
 	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options())
 	objects := &s3store.Objects{Client: s3c, Bucket: cfg.Bucket}
+	db := dynamodb.NewFromConfig(awsCfg)
 	var parser parse.Parser
 	if cfg.SidecarURL != "" {
 		parser = &sidecar.Parser{
@@ -58,7 +60,7 @@ func Parse(ctx context.Context, env Env) (SQSHandler, error) {
 		parser = &builtin.Parser{Dumps: objects}
 	}
 	svc := &parse.Service{
-		Store:   &dynamo.Store{Client: dynamodb.NewFromConfig(awsCfg), Table: cfg.Table},
+		Store:   &dynamo.Store{Client: db, Table: cfg.Table},
 		Objects: objects,
 		Firmware: &parse.Firmware{
 			Archives: &s3store.Archives{Client: s3c, Bucket: cfg.FirmwareBucket},
@@ -71,6 +73,11 @@ func Parse(ctx context.Context, env Env) (SQSHandler, error) {
 		Logger:  logger,
 		Metrics: metrics,
 		Lease:   cfg.Lease,
+		Groups: &crashgroup.Recorder{Store: &dynamo.Store{
+			Client:        db,
+			Table:         cfg.Table,
+			RetentionDays: cfg.RetentionDays,
+		}},
 	}
 	h := &parse.Handler{
 		Service:        svc,

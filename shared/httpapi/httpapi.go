@@ -15,6 +15,7 @@ import (
 
 	"github.com/espfleet/crashdumps/shared/admin"
 	"github.com/espfleet/crashdumps/shared/crashdump"
+	"github.com/espfleet/crashdumps/shared/crashgroup"
 	"github.com/espfleet/crashdumps/shared/telemetry"
 	"github.com/espfleet/crashdumps/shared/upload"
 )
@@ -36,6 +37,8 @@ type API struct {
 	Admins AdminAuth
 	// Admin serves the admin routes under /api/ when set.
 	Admin *admin.Service
+	// CrashGroups serves GET /api/crash-groups, for admins, when set.
+	CrashGroups *crashgroup.Service
 	// Retention serves POST /api/retention, for admins, when set.
 	Retention RetentionSweeper
 }
@@ -48,6 +51,9 @@ func (a *API) Handler() http.Handler {
 	}
 	if a.Admin != nil {
 		a.adminRoutes(mux)
+	}
+	if a.CrashGroups != nil {
+		mux.Handle("GET /api/crash-groups", a.endpoint("crash_group_list", a.adminOnly(a.listCrashGroups)))
 	}
 	if a.Retention != nil {
 		mux.Handle("POST /api/retention", a.endpoint("retention_request", a.adminOnly(a.retention)))

@@ -102,6 +102,9 @@ type Result struct {
 	Output    string
 	Signature string
 	TopFrame  string
+	// CrashKind is the panic reason or exception cause the signature
+	// was computed from, when the parser reports it.
+	CrashKind string
 	// Attempts is how many calls the parser made (sidecar retries).
 	Attempts int
 }
@@ -141,6 +144,8 @@ type Service struct {
 	Queue    Queue
 	Logger   *slog.Logger
 	Metrics  Recorder
+	// Groups counts parsed dumps in their crash groups when set.
+	Groups GroupRecorder
 	// Lease is the claim length without a context deadline; 0 means
 	// DefaultLease.
 	Lease time.Duration
@@ -326,6 +331,7 @@ func (s *Service) finish(ctx context.Context, log *slog.Logger, d *crashdump.Dum
 	if d.OutputKey == "" {
 		s.deleteOutput(ctx, log, oldKey)
 	}
+	s.recordGroup(ctx, log, d, res.CrashKind)
 	s.record(ctx, MetricParsed, start, map[string]float64{"ParserAttempts": float64(res.Attempts)})
 	log.InfoContext(ctx, "dump parsed", "parser", d.Parser, "duration_ms", d.DurationMS,
 		"output_bytes", len(res.Output), "crash_signature", d.Signature)

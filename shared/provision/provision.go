@@ -54,8 +54,8 @@ const (
 	TTLAttribute = "expires_at"
 )
 
-// TableInput is the table definition: keys pk and sk, the fleet, firmware
-// and work indexes, on-demand billing.
+// TableInput is the table definition: keys pk and sk, the fleet, firmware,
+// work and crash groups indexes, on-demand billing.
 func TableInput(name string) *dynamodb.CreateTableInput {
 	attr := func(n string) dtypes.AttributeDefinition {
 		return dtypes.AttributeDefinition{AttributeName: aws.String(n), AttributeType: dtypes.ScalarAttributeTypeS}
@@ -78,6 +78,7 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 		AttributeDefinitions: []dtypes.AttributeDefinition{
 			attr("pk"), attr("sk"), attr("id"),
 			attr("fleet_pk"), attr("firmware_pk"), attr("work_pk"),
+			attr("group_shard"), attr("group_position"),
 		},
 		KeySchema:   keys("pk", "sk"),
 		BillingMode: dtypes.BillingModePayPerRequest,
@@ -85,6 +86,11 @@ func TableInput(name string) *dynamodb.CreateTableInput {
 			gsi(dynamo.IndexFleet, "fleet_pk"),
 			gsi(dynamo.IndexFirmware, "firmware_pk"),
 			gsi(dynamo.IndexWork, "work_pk"),
+			{
+				IndexName:  aws.String(dynamo.IndexGroups),
+				KeySchema:  keys("group_shard", "group_position"),
+				Projection: &dtypes.Projection{ProjectionType: dtypes.ProjectionTypeAll},
+			},
 		},
 	}
 }

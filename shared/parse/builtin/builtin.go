@@ -77,7 +77,8 @@ func (p *Parser) Parse(ctx context.Context, job *parse.Job) (res *parse.Result, 
 	if err != nil {
 		return nil, parse.Unparseable(parse.MetricParseError, "%v", err)
 	}
-	return &parse.Result{Output: rep.Text(), Signature: rep.Signature, TopFrame: rep.TopFrame, Attempts: 1}, nil
+	return &parse.Result{Output: rep.Text(), Signature: rep.Signature, TopFrame: rep.TopFrame,
+		CrashKind: rep.CrashKind, Attempts: 1}, nil
 }
 
 // firmware returns the opened firmware of elf, from memory when it was
