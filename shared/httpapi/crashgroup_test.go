@@ -34,7 +34,7 @@ type groupEnv struct {
 	parse app.SQSHandler
 }
 
-func newGroupEnv(t *testing.T) *groupEnv {
+func newGroupEnv(t testing.TB) *groupEnv {
 	t.Helper()
 	e := &groupEnv{adminEnv: newAdminEnv(t)}
 	api := &httpapi.API{
