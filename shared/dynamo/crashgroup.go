@@ -131,6 +131,8 @@ func (s *Store) countCrash(ctx context.Context, c crashgroup.Crash) (bool, error
 		case newDevice && code(1) == "ConditionalCheckFailed":
 			newDevice = false
 			continue
+		case !retryable(tce.CancellationReasons):
+			return false, fmt.Errorf("counting %s in its group: %w", c.DumpID, err)
 		}
 		if attempt+1 == maxGroupAttempts {
 			return false, fmt.Errorf("counting %s in its group after %d attempts: %w", c.DumpID, maxGroupAttempts, err)
@@ -144,6 +146,19 @@ func (s *Store) countCrash(ctx context.Context, c crashgroup.Crash) (bool, error
 		case <-time.After(wait):
 		}
 	}
+}
+
+// retryable reports whether a cancelled transaction may pass when tried
+// again: another transaction held one of its items, or it was throttled.
+func retryable(reasons []types.CancellationReason) bool {
+	for _, r := range reasons {
+		switch aws.ToString(r.Code) {
+		case "", "None", "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // groupUpdate adds one dump (and one device when newDevice) to the group
