@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/espfleet/crashdumps/shared/crashgroup"
 	"github.com/espfleet/crashdumps/shared/dynamo"
@@ -200,5 +205,46 @@ func TestStore_QueryGroups(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStore_RecordCrashMarkers checks the marker items: the dump marker
+// expires a week after its dump would, the device marker and the group
+// never.
+func TestStore_RecordCrashMarkers(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	s.RetentionDays = 30
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	c := crash("markers", "dev1", "1.0", at)
+	if _, err := s.RecordCrash(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"DUMP#" + c.DumpID: strconv.FormatInt(at.Add(37*24*time.Hour).Unix(), 10),
+		"DEV#dev1":         "",
+		"GROUP":            "",
+	}
+	out, err := s.Client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 &s.Table,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "GROUP#markers"}},
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != len(want) {
+		t.Errorf("got %d items, want %d", len(out.Items), len(want))
+	}
+	for _, item := range out.Items {
+		sk := item["sk"].(*types.AttributeValueMemberS).Value
+		exp := ""
+		if v, ok := item["expires_at"].(*types.AttributeValueMemberN); ok {
+			exp = v.Value
+		}
+		if w, ok := want[sk]; !ok || exp != w {
+			t.Errorf("%s: got expires_at %q, want %q", sk, exp, w)
+		}
 	}
 }
