@@ -46,7 +46,7 @@ const (
 	MaxReceiveCount = 5
 	// VisibilityTimeoutSeconds is the parse queue's visibility timeout:
 	// AWS asks for six times the consumer function's timeout.
-	VisibilityTimeoutSeconds = 900
+	VisibilityTimeoutSeconds = 2520
 	// FirmwarePrefix is where firmware ZIPs are uploaded.
 	FirmwarePrefix = "firmware/"
 	// TTLAttribute holds the epoch second after which DynamoDB may
