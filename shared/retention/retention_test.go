@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +41,8 @@ type env struct {
 	queue   *sqsqueue.Queue
 	sweeper *retention.Sweeper
 	logs    *syncBuffer
+	// requests counts the AWS requests of every client of the env.
+	requests *atomic.Int64
 }
 
 type syncBuffer struct {
@@ -64,6 +67,7 @@ func newEnv(t testing.TB, rules retention.Rules) *env {
 	res := awstest.Resources(t)
 	cfg := awstest.Config(t)
 	e := &env{logs: &syncBuffer{}}
+	e.requests = awstest.CountRequests(&cfg)
 	e.store = &dynamo.Store{Client: dynamodb.NewFromConfig(cfg), Table: res.Table, RetentionDays: 90}
 	e.objects = &s3store.Objects{Client: s3.NewFromConfig(cfg, awsconf.S3Options()), Bucket: res.Bucket}
 	e.sqs = sqs.NewFromConfig(cfg)
@@ -95,9 +99,16 @@ func dump(device string, age time.Duration, status crashdump.Status) crashdump.D
 // concurrently, through the adapters.
 func (e *env) seed(t testing.TB, records []crashdump.Dump, withObject []crashdump.Dump) {
 	t.Helper()
+	if err := e.trySeed(records, withObject); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trySeed is seed for callers off the test's goroutine.
+func (e *env) trySeed(records []crashdump.Dump, withObject []crashdump.Dump) error {
 	ctx := context.Background()
 	if err := e.store.ImportDumps(ctx, records); err != nil {
-		t.Fatalf("seeding records: %v", err)
+		return fmt.Errorf("seeding records: %w", err)
 	}
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
@@ -111,15 +122,13 @@ func (e *env) seed(t testing.TB, records []crashdump.Dump, withObject []crashdum
 			defer func() { <-sem }()
 			if err := e.objects.PutDump(ctx, d, []byte("dumpdata")); err != nil {
 				mu.Lock()
-				firstErr = err
+				firstErr = fmt.Errorf("seeding objects: %w", err)
 				mu.Unlock()
 			}
 		}(&withObject[i])
 	}
 	wg.Wait()
-	if firstErr != nil {
-		t.Fatalf("seeding objects: %v", firstErr)
-	}
+	return firstErr
 }
 
 func (e *env) putObject(t testing.TB, key string) {
