@@ -665,3 +665,36 @@ func countDevice(st state, dev string) int {
 	}
 	return n
 }
+
+func TestObjects_DevicePrefixes(t *testing.T) {
+	e := newEnv(t, testRules())
+	for _, k := range []string{
+		"coredumps/a1/x.dmp", "coredumps/a1/y.dmp", "coredumps/a10/x.dmp",
+		"coredumps/b2/x.dmp", "coredumps/loose.dmp", "parsed/a1/x.json",
+	} {
+		e.putObject(t, k)
+	}
+	tests := []struct {
+		name, after string
+		want        []string
+	}{
+		{"OK", "", []string{"a1", "a10", "b2"}},
+		{"OKAfter", "a1", []string{"a10", "b2"}},
+		{"OKAfterLast", "b2", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			err := e.objects.DevicePrefixes(context.Background(), tt.after, func(keys []string) error {
+				got = append(got, keys...)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
