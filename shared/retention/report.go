@@ -1,12 +1,9 @@
 package retention
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/espfleet/crashdumps/shared/crashdump"
 )
 
 // Actions a sweep takes, as named in the report.
@@ -142,36 +139,6 @@ func (c Checkpoint) Token() string {
 	return c.Phase + ":" + strconv.Itoa(c.Shard) + ":" + c.After
 }
 
-// ParseCheckpoint reads a token that Token wrote.
-func ParseCheckpoint(token string) (Checkpoint, error) {
-	parts := strings.SplitN(token, ":", 3)
-	bad := crashdump.Errorf(crashdump.EInvalid, "checkpoint %q is not <phase>:<shard>:<after>", token)
-	if len(parts) != 3 {
-		return Checkpoint{}, bad
-	}
-	shard, err := strconv.Atoi(parts[1])
-	if err != nil || shard < 0 || shard >= crashdump.DeviceShards {
-		return Checkpoint{}, bad
-	}
-	c := Checkpoint{Phase: parts[0], Shard: shard, After: parts[2]}
-	switch c.Phase {
-	case PhaseDevices, PhaseUnregistered:
-		if c.After != "" && crashdump.ValidateDeviceKey(c.After) != nil {
-			return Checkpoint{}, bad
-		}
-	case PhasePending, PhaseParsing:
-		if c.After != "" {
-			dev, id := c.dump()
-			if crashdump.ValidateDeviceKey(dev) != nil || crashdump.ValidateID(id) != nil {
-				return Checkpoint{}, bad
-			}
-		}
-	default:
-		return Checkpoint{}, bad
-	}
-	return c, nil
-}
-
 // dump splits the After of a stuck phase into device key and id.
 func (c Checkpoint) dump() (deviceKey, id string) {
 	dev, id, ok := strings.Cut(c.After, "/")
@@ -180,6 +147,3 @@ func (c Checkpoint) dump() (deviceKey, id string) {
 	}
 	return dev, id
 }
-
-// String implements fmt.Stringer.
-func (c Checkpoint) String() string { return fmt.Sprintf("checkpoint %s", c.Token()) }
