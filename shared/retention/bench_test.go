@@ -23,7 +23,8 @@ func seedFleet(b *testing.B, e *env, devices, perDevice int) {
 	groups := make([][]crashdump.Dump, devices)
 	for d := range devices {
 		for i := range perDevice {
-			groups[d] = append(groups[d], dump(fmt.Sprintf("bench%04d", d), time.Duration(perDevice-i)*time.Hour, crashdump.StatusParsed))
+			age := time.Duration(perDevice-i) * time.Hour
+			groups[d] = append(groups[d], dump(fmt.Sprintf("bench%04d", d), age, crashdump.StatusParsed))
 		}
 	}
 	sem := make(chan struct{}, 8)

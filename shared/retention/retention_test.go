@@ -417,7 +417,11 @@ func TestSweeper_Sweep(t *testing.T) {
 			t.Errorf("queued parses: got %v, want %v", msgs, want)
 		}
 		logs := e.logs.String()
-		for _, w := range []string{`"msg":"retention sweep"`, `"Operation":"retention_sweep"`, `"retention_deleted":3`, `"retention_orphans":3`, `"retention_requeued":2`, `"retention_failed":1`} {
+		for _, w := range []string{
+			`"msg":"retention sweep"`, `"Operation":"retention_sweep"`,
+			`"retention_deleted":3`, `"retention_orphans":3`,
+			`"retention_requeued":2`, `"retention_failed":1`,
+		} {
 			if !strings.Contains(logs, w) {
 				t.Errorf("logs lack %s:\n%s", w, logs)
 			}
