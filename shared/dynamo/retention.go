@@ -104,30 +104,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // DeviceRecords returns every dump record of the device, oldest first,
 // read page by page with strongly consistent reads.
 func (s *Store) DeviceRecords(ctx context.Context, deviceKey string) ([]crashdump.Dump, error) {
-	var dumps []crashdump.Dump
-	p := dynamodb.NewQueryPaginator(s.Client, &dynamodb.QueryInput{
-		TableName:              &s.Table,
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :dump)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk":   str(devicePK(deviceKey)),
-			":dump": str("DUMP#"),
-		},
-		ConsistentRead: aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("querying records of %s: %w", deviceKey, err)
-		}
-		for _, item := range page.Items {
-			var r record
-			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
-				return nil, fmt.Errorf("decoding record of %s: %w", deviceKey, err)
-			}
-			dumps = append(dumps, r.dump())
-		}
-	}
-	return dumps, nil
+	return s.deviceDumps(ctx, deviceKey, true, "")
 }
 
 // StuckDumps walks the work index for one status in id order, page by page.

@@ -139,18 +139,28 @@ func (s *Store) GetDump(ctx context.Context, deviceKey, id string) (*crashdump.D
 // DeviceDumps lists the device's dumps, newest first, with the fields that
 // removing them needs.
 func (s *Store) DeviceDumps(ctx context.Context, deviceKey string) ([]crashdump.Dump, error) {
-	var dumps []crashdump.Dump
-	p := dynamodb.NewQueryPaginator(s.Client, &dynamodb.QueryInput{
+	return s.deviceDumps(ctx, deviceKey, false, "id, device_key, sha256, output_key, uploaded_at")
+}
+
+// deviceDumps reads every dump record of the device, page by page with
+// strongly consistent reads, oldest first or newest first, with only the
+// projected attributes when projection is not empty.
+func (s *Store) deviceDumps(ctx context.Context, deviceKey string, oldestFirst bool, projection string) ([]crashdump.Dump, error) {
+	in := &dynamodb.QueryInput{
 		TableName:              &s.Table,
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :dump)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":pk":   str(devicePK(deviceKey)),
 			":dump": str("DUMP#"),
 		},
-		ProjectionExpression: aws.String("id, device_key, sha256, output_key, uploaded_at"),
-		ScanIndexForward:     aws.Bool(false),
-		ConsistentRead:       aws.Bool(true),
-	})
+		ScanIndexForward: aws.Bool(oldestFirst),
+		ConsistentRead:   aws.Bool(true),
+	}
+	if projection != "" {
+		in.ProjectionExpression = aws.String(projection)
+	}
+	var dumps []crashdump.Dump
+	p := dynamodb.NewQueryPaginator(s.Client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
