@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -59,8 +58,6 @@ func TestBootstrap_BadConfig(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"CURSOR_SECRET: is required", "PARSE_QUEUE_URL: is required"} {
-		if !strings.Contains(rie.Logs(), want) {
-			t.Errorf("start-up output lacks %q:\n%s", want, rie.Logs())
-		}
+		rie.WaitForLog(t, want)
 	}
 }

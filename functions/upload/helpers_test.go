@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"net/http"
-	"strings"
 )
 
 func httpPost(url string, body []byte) (int, error) {
@@ -14,5 +13,3 @@ func httpPost(url string, body []byte) (int, error) {
 	resp.Body.Close()
 	return resp.StatusCode, nil
 }
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

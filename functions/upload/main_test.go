@@ -63,8 +63,6 @@ func TestBootstrap_BadConfig(t *testing.T) {
 		t.Errorf("invoke of a misconfigured function: got 200")
 	}
 	for _, want := range []string{"COREDUMP_BUCKET: is required", "MAX_COREDUMPS: must be a whole number"} {
-		if !contains(rie.Logs(), want) {
-			t.Errorf("start-up output lacks %q:\n%s", want, rie.Logs())
-		}
+		rie.WaitForLog(t, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +62,26 @@ func Build(t testing.TB, pkg string) string {
 type RIE struct {
 	// URL is the emulator's invoke endpoint.
 	URL  string
-	logs *bytes.Buffer
+	logs *syncBuffer
+}
+
+// syncBuffer is written by the emulator's output copiers while tests read
+// it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Start runs bootstrap under the emulator with env added to this process's
@@ -80,7 +100,7 @@ func Start(t testing.TB, bootstrap string, env map[string]string) *RIE {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	r := &RIE{URL: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", logs: &bytes.Buffer{}}
+	r := &RIE{URL: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", logs: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the emulator: %v", err)
@@ -180,6 +200,20 @@ func buildRIE(t testing.TB) string {
 
 // Logs returns what the emulator and the function printed so far.
 func (r *RIE) Logs() string { return r.logs.String() }
+
+// WaitForLog waits up to 10 seconds for the output to hold want, since the
+// function's output reaches the test after the emulator's answer.
+func (r *RIE) WaitForLog(t testing.TB, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(r.Logs(), want) {
+		if time.Now().After(deadline) {
+			t.Errorf("output lacks %q:\n%s", want, r.Logs())
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
