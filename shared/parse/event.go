@@ -31,7 +31,10 @@ type Handler struct {
 }
 
 // Handle processes a batch and reports the messages the queue should
-// deliver again. It never fails the whole batch.
+// deliver again. It never fails the whole batch. Messages about the same
+// dump (an S3 event and a re-parse request, or a redelivery) run one after
+// the other, so the second finds the first's outcome instead of racing it
+// for the claim; other messages run up to Workers at a time.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	var (
 		mu   sync.Mutex
@@ -39,21 +42,58 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(h.Workers, 1))
 	)
-	for _, m := range ev.Records {
+	for _, group := range h.byDump(ev.Records) {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := h.message(ctx, m); err != nil {
-				mu.Lock()
-				resp.BatchItemFailures = append(resp.BatchItemFailures,
-					events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
-				mu.Unlock()
+			for _, m := range group {
+				if err := h.message(ctx, m); err != nil {
+					mu.Lock()
+					resp.BatchItemFailures = append(resp.BatchItemFailures,
+						events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
+					mu.Unlock()
+				}
 			}
 		}()
 	}
 	wg.Wait()
 	return resp, nil
+}
+
+// byDump groups a batch's messages by the one dump each is about, keeping
+// their order; a message about no single dump is a group of its own.
+func (h *Handler) byDump(msgs []events.SQSMessage) [][]events.SQSMessage {
+	var groups [][]events.SQSMessage
+	index := map[string]int{}
+	for _, m := range msgs {
+		key := h.dumpOf(m)
+		if i, ok := index[key]; ok && key != "" {
+			groups[i] = append(groups[i], m)
+			continue
+		}
+		if key != "" {
+			index[key] = len(groups)
+		}
+		groups = append(groups, []events.SQSMessage{m})
+	}
+	return groups
+}
+
+// dumpOf returns "<device>/<id>" of the dump a message is about, or "".
+func (h *Handler) dumpOf(m events.SQSMessage) string {
+	body, err := DecodeBody([]byte(m.Body))
+	switch {
+	case err != nil:
+		return ""
+	case body.Message != nil:
+		return body.Message.DeviceKey + "/" + body.Message.ID
+	case len(body.Records) == 1 && body.Records[0].Bucket == h.DumpBucket:
+		if dev, id, err := crashdump.ParseObjectKey(body.Records[0].Key); err == nil {
+			return dev + "/" + id
+		}
+	}
+	return ""
 }
 
 // message handles one body; an error asks for another delivery.
