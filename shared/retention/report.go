@@ -53,8 +53,9 @@ type Report struct {
 	Errors         int   `json:"errors"`
 	DurationMS     int64 `json:"duration_ms"`
 
-	Actions      []Action `json:"actions"`
-	ErrorSamples []string `json:"error_samples,omitempty"`
+	Actions []Action `json:"actions"`
+	// ErrorSamples are logged, never answered: they are internal text.
+	ErrorSamples []string `json:"-"`
 	Truncated    bool     `json:"truncated,omitempty"`
 
 	mu        sync.Mutex

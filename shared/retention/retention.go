@@ -590,7 +590,9 @@ func (s *Sweeper) record(ctx context.Context, rep *Report, d time.Duration, err 
 		attrs = append(attrs, "resume", rep.Resume)
 	}
 	if len(rep.ErrorSamples) > 0 {
-		attrs = append(attrs, "first_error", rep.ErrorSamples[0])
+		// Internal error text goes to the log only; the report that an
+		// admin receives counts the errors.
+		attrs = append(attrs, "error_samples", rep.ErrorSamples)
 	}
 	if err != nil {
 		attrs = append(attrs, "error", err.Error())
