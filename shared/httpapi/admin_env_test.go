@@ -53,7 +53,7 @@ type adminEnv struct {
 	objects *s3store.Objects
 	s3      *s3.Client
 	sqs     *sqs.Client
-	logs    *syncBuffer
+	logs    *awstest.Buffer
 	batches *batchSizes
 	// requests counts every AWS request the clients send.
 	requests *atomic.Int64
@@ -98,7 +98,7 @@ func (b *batchSizes) install(cfg *aws.Config) {
 
 func newAdminEnv(t testing.TB) *adminEnv {
 	t.Helper()
-	e := &adminEnv{res: awstest.Resources(t), cfg: awstest.Config(t), logs: &syncBuffer{}, batches: &batchSizes{}}
+	e := &adminEnv{res: awstest.Resources(t), cfg: awstest.Config(t), logs: &awstest.Buffer{}, batches: &batchSizes{}}
 	e.batches.install(&e.cfg)
 	e.requests = awstest.CountRequests(&e.cfg)
 	e.db = dynamodb.NewFromConfig(e.cfg)

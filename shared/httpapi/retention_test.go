@@ -50,11 +50,11 @@ func retentionEvent(t *testing.T, body string, claims map[string]string, scopes 
 	return ev
 }
 
-func newRetentionAPI(t *testing.T) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), *dynamo.Store, *syncBuffer) {
+func newRetentionAPI(t *testing.T) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), *dynamo.Store, *awstest.Buffer) {
 	t.Helper()
 	res := awstest.Resources(t)
 	cfg := awstest.Config(t)
-	logs := &syncBuffer{}
+	logs := &awstest.Buffer{}
 	store := &dynamo.Store{Client: dynamodb.NewFromConfig(cfg), Table: res.Table}
 	logger := telemetry.NewLogger(logs, nil)
 	metrics := telemetry.NewMetrics(logs)

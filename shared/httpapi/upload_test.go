@@ -40,32 +40,15 @@ type uploadEnv struct {
 	objects  *s3store.Objects
 	s3       *s3.Client
 	requests *atomic.Int64
-	logs     *syncBuffer
+	logs     *awstest.Buffer
 	now      time.Time
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newUploadEnv(t testing.TB, limits upload.Limits) *uploadEnv {
 	t.Helper()
 	res := awstest.Resources(t)
 	cfg := awstest.Config(t)
-	e := &uploadEnv{requests: awstest.CountRequests(&cfg), logs: &syncBuffer{}}
+	e := &uploadEnv{requests: awstest.CountRequests(&cfg), logs: &awstest.Buffer{}}
 	e.store = &dynamo.Store{Client: dynamodb.NewFromConfig(cfg), Table: res.Table, RetentionDays: 90}
 	e.s3 = s3.NewFromConfig(cfg, awsconf.S3Options())
 	e.objects = &s3store.Objects{Client: e.s3, Bucket: res.Bucket}

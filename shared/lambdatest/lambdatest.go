@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/espfleet/crashdumps/shared/awstest"
 )
 
 // riePackage is the emulator's main package, pinned in go.mod.
@@ -62,26 +64,7 @@ func Build(t testing.TB, pkg string) string {
 type RIE struct {
 	// URL is the emulator's invoke endpoint.
 	URL  string
-	logs *syncBuffer
-}
-
-// syncBuffer is written by the emulator's output copiers while tests read
-// it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *awstest.Buffer
 }
 
 // Start runs bootstrap under the emulator with env added to this process's
@@ -100,7 +83,7 @@ func Start(t testing.TB, bootstrap string, env map[string]string) *RIE {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	r := &RIE{URL: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", logs: &syncBuffer{}}
+	r := &RIE{URL: "http://" + invokeAddr + "/2015-03-31/functions/function/invocations", logs: &awstest.Buffer{}}
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the emulator: %v", err)

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -50,7 +49,7 @@ type env struct {
 	svc      *parse.Service
 	handler  *parse.Handler
 	metrics  *recorder
-	logs     *syncBuffer
+	logs     *awstest.Buffer
 }
 
 func newEnv(t testing.TB, parser parse.Parser) *env {
@@ -63,7 +62,7 @@ func newEnv(t testing.TB, parser parse.Parser) *env {
 		s3:      s3.NewFromConfig(cfg, awsconf.S3Options()),
 		sqs:     sqs.NewFromConfig(cfg),
 		metrics: &recorder{},
-		logs:    &syncBuffer{},
+		logs:    &awstest.Buffer{},
 	}
 	e.store = &dynamo.Store{Client: e.db, Table: res.Table}
 	e.objects = &s3store.Objects{Client: e.s3, Bucket: res.Bucket}
@@ -275,23 +274,6 @@ func (r *recorder) take() []string {
 	return s
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fakeParser is a hand-written parse.Parser whose answer a test sets.
 type fakeParser struct {
 	mu     sync.Mutex
@@ -327,7 +309,5 @@ func (p *fakeParser) Parse(ctx context.Context, job *parse.Job) (*parse.Result, 
 }
 
 var _ parse.Parser = (*fakeParser)(nil)
-
-var _ io.Writer = (*syncBuffer)(nil)
 
 func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -1,7 +1,6 @@
 package retention_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,33 +39,16 @@ type env struct {
 	sqs     *sqs.Client
 	queue   *sqsqueue.Queue
 	sweeper *retention.Sweeper
-	logs    *syncBuffer
+	logs    *awstest.Buffer
 	// requests counts the AWS requests of every client of the env.
 	requests *atomic.Int64
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newEnv(t testing.TB, rules retention.Rules) *env {
 	t.Helper()
 	res := awstest.Resources(t)
 	cfg := awstest.Config(t)
-	e := &env{logs: &syncBuffer{}}
+	e := &env{logs: &awstest.Buffer{}}
 	e.requests = awstest.CountRequests(&cfg)
 	e.store = &dynamo.Store{Client: dynamodb.NewFromConfig(cfg), Table: res.Table, RetentionDays: 90}
 	e.objects = &s3store.Objects{Client: s3.NewFromConfig(cfg, awsconf.S3Options()), Bucket: res.Bucket}
