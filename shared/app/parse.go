@@ -5,19 +5,13 @@ import (
 	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/espfleet/crashdumps/shared/awsconf"
 	"github.com/espfleet/crashdumps/shared/config"
 	"github.com/espfleet/crashdumps/shared/crashgroup"
-	"github.com/espfleet/crashdumps/shared/dynamo"
 	"github.com/espfleet/crashdumps/shared/parse"
 	"github.com/espfleet/crashdumps/shared/parse/builtin"
 	"github.com/espfleet/crashdumps/shared/s3store"
 	"github.com/espfleet/crashdumps/shared/sidecar"
-	"github.com/espfleet/crashdumps/shared/sqsqueue"
 )
 
 // The S3 adapter is what both parsers read through.
@@ -37,14 +31,12 @@ func Parse(ctx context.Context, env Env) (SQSHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := env.aws(ctx)
+	a, err := env.adapters(ctx, cfg.Common)
 	if err != nil {
 		return nil, err
 	}
 	logger, metrics := env.telemetry(cfg.LogLevel)
-	s3c := s3.NewFromConfig(awsCfg, awsconf.S3Options())
-	objects := &s3store.Objects{Client: s3c, Bucket: cfg.Bucket}
-	db := dynamodb.NewFromConfig(awsCfg)
+	objects := a.objects
 	var parser parse.Parser
 	if cfg.SidecarURL != "" {
 		parser = &sidecar.Parser{
@@ -60,24 +52,20 @@ func Parse(ctx context.Context, env Env) (SQSHandler, error) {
 		parser = &builtin.Parser{Dumps: objects}
 	}
 	svc := &parse.Service{
-		Store:   &dynamo.Store{Client: db, Table: cfg.Table},
+		Store:   a.store,
 		Objects: objects,
 		Firmware: &parse.Firmware{
-			Archives: &s3store.Archives{Client: s3c, Bucket: cfg.FirmwareBucket},
+			Archives: &s3store.Archives{Client: a.s3, Bucket: cfg.FirmwareBucket},
 			ZIPKey:   cfg.FirmwareZIPKey,
 			ELFName:  cfg.FirmwareELFName,
 			Cache:    &parse.ELFCache{Dir: cfg.ELFCacheDir, MaxBytes: cfg.ELFCacheBytes},
 		},
 		Parser:  parser,
-		Queue:   &sqsqueue.Queue{Client: sqs.NewFromConfig(awsCfg), URL: cfg.QueueURL},
+		Queue:   a.queue(cfg.QueueURL),
 		Logger:  logger,
 		Metrics: metrics,
 		Lease:   cfg.Lease,
-		Groups: &crashgroup.Recorder{Store: &dynamo.Store{
-			Client:        db,
-			Table:         cfg.Table,
-			RetentionDays: cfg.RetentionDays,
-		}},
+		Groups:  &crashgroup.Recorder{Store: a.store},
 	}
 	h := &parse.Handler{
 		Service:        svc,

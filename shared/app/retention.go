@@ -7,20 +7,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/espfleet/crashdumps/shared/awsconf"
 	"github.com/espfleet/crashdumps/shared/config"
 	"github.com/espfleet/crashdumps/shared/crashdump"
-	"github.com/espfleet/crashdumps/shared/dynamo"
 	"github.com/espfleet/crashdumps/shared/httpapi"
 	"github.com/espfleet/crashdumps/shared/retention"
-	"github.com/espfleet/crashdumps/shared/s3store"
-	"github.com/espfleet/crashdumps/shared/sqsqueue"
 )
 
 // RetentionHandler is the retention function's Lambda handler. It takes
@@ -34,23 +27,16 @@ func Retention(ctx context.Context, env Env) (RetentionHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := env.aws(ctx)
+	a, err := env.adapters(ctx, cfg.Common)
 	if err != nil {
 		return nil, err
 	}
 	logger, metrics := env.telemetry(cfg.LogLevel)
 	runner := &retention.Runner{
 		Sweeper: &retention.Sweeper{
-			Store: &dynamo.Store{
-				Client:        dynamodb.NewFromConfig(awsCfg),
-				Table:         cfg.Table,
-				RetentionDays: cfg.RetentionDays,
-			},
-			Objects: &s3store.Objects{
-				Client: s3.NewFromConfig(awsCfg, awsconf.S3Options()),
-				Bucket: cfg.Bucket,
-			},
-			Queue:       &sqsqueue.Queue{Client: sqs.NewFromConfig(awsCfg), URL: cfg.QueueURL},
+			Store:       a.store,
+			Objects:     a.objects,
+			Queue:       a.queue(cfg.QueueURL),
 			Rules:       cfg.Rules(),
 			Logger:      logger,
 			Metrics:     metrics,
@@ -61,7 +47,7 @@ func Retention(ctx context.Context, env Env) (RetentionHandler, error) {
 		MaxChain:   cfg.MaxChain,
 	}
 	if cfg.FunctionName != "" && cfg.MaxChain > 0 {
-		runner.Chain = &lambdaChainer{client: lambda.NewFromConfig(awsCfg), function: cfg.FunctionName}
+		runner.Chain = &lambdaChainer{client: lambda.NewFromConfig(a.aws), function: cfg.FunctionName}
 	}
 	api := &httpapi.API{
 		Logger:    logger,

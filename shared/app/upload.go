@@ -4,14 +4,8 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/espfleet/crashdumps/shared/awsconf"
 	"github.com/espfleet/crashdumps/shared/config"
-	"github.com/espfleet/crashdumps/shared/dynamo"
 	"github.com/espfleet/crashdumps/shared/httpapi"
-	"github.com/espfleet/crashdumps/shared/s3store"
 	"github.com/espfleet/crashdumps/shared/upload"
 )
 
@@ -21,7 +15,7 @@ func Upload(ctx context.Context, env Env) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := env.aws(ctx)
+	a, err := env.adapters(ctx, cfg.Common)
 	if err != nil {
 		return nil, err
 	}
@@ -31,17 +25,10 @@ func Upload(ctx context.Context, env Env) (http.Handler, error) {
 		Metrics: metrics,
 		Devices: httpapi.DeviceAuth{Claim: cfg.DeviceClaim, ClientID: cfg.ClientID},
 		Upload: &upload.Service{
-			Store: &dynamo.Store{
-				Client:        dynamodb.NewFromConfig(awsCfg),
-				Table:         cfg.Table,
-				RetentionDays: cfg.RetentionDays,
-			},
-			Objects: &s3store.Objects{
-				Client: s3.NewFromConfig(awsCfg, awsconf.S3Options()),
-				Bucket: cfg.Bucket,
-			},
-			Limits: cfg.Limits(),
-			Logger: logger,
+			Store:   a.store,
+			Objects: a.objects,
+			Limits:  cfg.Limits(),
+			Logger:  logger,
 		},
 	}
 	return api.Handler(), nil
