@@ -5,6 +5,9 @@ package s3store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -46,6 +49,9 @@ func (o *Objects) PutDump(ctx context.Context, d *crashdump.Dump, body []byte) e
 		Body:          bytes.NewReader(body),
 		ContentLength: aws.Int64(int64(len(body))),
 		ContentType:   aws.String("application/octet-stream"),
+		// S3 checks the bytes against the digest the upload computed
+		// anyway, so the SDK need not read them for a checksum of its own.
+		ChecksumSHA256: checksumSHA256(d.SHA256),
 		Metadata: map[string]string{
 			MetaDumpID:          d.ID,
 			MetaDeviceKey:       d.DeviceKey,
@@ -60,6 +66,16 @@ func (o *Objects) PutDump(ctx context.Context, d *crashdump.Dump, body []byte) e
 		return fmt.Errorf("putting %s: %w", d.ObjectKey(), err)
 	}
 	return nil
+}
+
+// checksumSHA256 turns a hex SHA-256 into the base64 form S3 expects, or
+// nil when it is not a digest.
+func checksumSHA256(hexDigest string) *string {
+	b, err := hex.DecodeString(hexDigest)
+	if err != nil || len(b) != sha256.Size {
+		return nil
+	}
+	return aws.String(base64.StdEncoding.EncodeToString(b))
 }
 
 // Exists reports whether an object is stored at key.
