@@ -114,40 +114,17 @@ func (s *Store) collect(ctx context.Context, in *dynamodb.QueryInput, r admin.Ra
 	eq("chip", f.Chip)
 	eq("firmware_version", f.FirmwareVersion)
 	eq("model_code", f.Model)
-	// One more than wanted: the item at the exclusive bound Hi may come
-	// back first. A filter reads more per page, since DynamoDB counts
-	// the items it evaluates, not the ones that pass.
-	page := limit + 1
 	if len(conds) > 0 {
 		in.FilterExpression = aws.String(strings.Join(conds, " AND "))
-		page = min(4*page, 1000)
 	}
-	in.Limit = aws.Int32(int32(page))
-
-	var out []crashdump.Dump
-	for {
-		res, err := s.Client.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("querying: %w", err)
+	return queryUpTo(ctx, s.Client, in, limit, func(item map[string]types.AttributeValue) (crashdump.Dump, bool, error) {
+		var rec record
+		if err := attributevalue.UnmarshalMap(item, &rec); err != nil {
+			return crashdump.Dump{}, false, fmt.Errorf("decoding record: %w", err)
 		}
-		for _, item := range res.Items {
-			var rec record
-			if err := attributevalue.UnmarshalMap(item, &rec); err != nil {
-				return nil, fmt.Errorf("decoding record: %w", err)
-			}
-			if r.Hi != "" && rec.ID >= r.Hi {
-				continue
-			}
-			out = append(out, rec.dump())
-			if len(out) == limit {
-				return out, nil
-			}
-		}
-		if len(res.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = res.LastEvaluatedKey
-	}
+		// The range's upper bound is exclusive.
+		return rec.dump(), r.Hi == "" || rec.ID < r.Hi, nil
+	})
 }
 
 // DeleteDeviceRest removes every item of the device's partition that is

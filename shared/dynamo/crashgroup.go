@@ -314,41 +314,22 @@ func (s *Store) QueryGroups(ctx context.Context, shard int, q crashgroup.Query, 
 		conds = append(conds, "contains(models, :model)")
 		in.ExpressionAttributeValues[":model"] = str(q.Model)
 	}
-	// One more than wanted: the group at the exclusive bound Hi may
-	// come back first. A filter reads more per page, since DynamoDB
-	// counts the items it evaluates, not the ones that pass.
-	page := limit + 1
 	if len(conds) > 0 {
 		in.FilterExpression = aws.String(strings.Join(conds, " AND "))
-		page = min(4*page, 1000)
 	}
-	in.Limit = aws.Int32(int32(page))
-
-	var out []crashgroup.Group
-	for {
-		res, err := s.Client.Query(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("querying groups: %w", err)
+	groups, err := queryUpTo(ctx, s.Client, in, limit, func(item map[string]types.AttributeValue) (crashgroup.Group, bool, error) {
+		// The position's upper bound is exclusive.
+		pos, _ := item["group_position"].(*types.AttributeValueMemberS)
+		if q.Hi != "" && (pos == nil || pos.Value >= q.Hi) {
+			return crashgroup.Group{}, false, nil
 		}
-		for _, item := range res.Items {
-			pos, _ := item["group_position"].(*types.AttributeValueMemberS)
-			if q.Hi != "" && (pos == nil || pos.Value >= q.Hi) {
-				continue
-			}
-			g, err := decodeGroup(item)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, g)
-			if len(out) == limit {
-				return out, nil
-			}
-		}
-		if len(res.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		in.ExclusiveStartKey = res.LastEvaluatedKey
+		g, err := decodeGroup(item)
+		return g, err == nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing groups of shard %d: %w", shard, err)
 	}
+	return groups, nil
 }
 
 func decodeGroup(item map[string]types.AttributeValue) (crashgroup.Group, error) {
